@@ -1,0 +1,23 @@
+"""``edge-agent check -c FILE``: validate a config without running anything."""
+
+from __future__ import annotations
+
+import argparse
+
+from edge_agent.cli.common import add_config_argument, config_path, load_or_report
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_argument(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_or_report(args)
+    if config is None:
+        return 2
+    path = config_path(args)
+    where = str(path) if path is not None else "built-in defaults"
+    endpoints = ", ".join(f"{name} ({hb.vendor})" for name, hb in config.heartbeats.items()) or "none"
+    mqtt = f"{config.mqtt.host}:{config.mqtt.port}" if config.mqtt else "off"
+    print(f"{where}: ok (device {config.device.id}; mqtt {mqtt}; heartbeats: {endpoints})")
+    return 0

@@ -1,0 +1,47 @@
+"""What several subcommands share: the ``-c FILE`` option and turning it into a Config."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+from edge_agent.config import Config, load_config
+from edge_agent.errors import ConfigError
+
+DEFAULT_CONFIG = Path("/etc/edge-agent/edge-agent.toml")
+
+
+def add_config_argument(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
+    parser.add_argument(
+        "-c",
+        "--config",
+        type=Path,
+        required=required,
+        metavar="FILE",
+        help="the TOML config file (default: $EDGE_AGENT_CONFIG, else /etc/edge-agent/edge-agent.toml "
+        "if it exists, else built-in defaults)",
+    )
+
+
+def config_path(args: argparse.Namespace) -> Optional[Path]:
+    """The config file the user meant, or None to run on defaults."""
+    if args.config is not None:
+        return Path(args.config)
+    env = os.environ.get("EDGE_AGENT_CONFIG")
+    if env:
+        return Path(env)
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None
+
+
+def load_or_report(args: argparse.Namespace) -> Optional[Config]:
+    """Load the config; on error print every problem to stderr and return None (exit 2)."""
+    path = config_path(args)
+    try:
+        return load_config(path) if path is not None else Config()
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return None

@@ -1,0 +1,147 @@
+"""The installed version of the configured apps, for the IPTV heartbeat's ``appStatus``.
+
+There is no file to read for this, so it asks the package manager through the bounded,
+cached runner (versions change rarely; ``[metrics] command_cache`` sets how stale they
+may be):
+
+* Debian / Raspberry Pi OS: one ``dpkg-query -W`` call for all packages; installed means
+  dpkg's status letter ``i`` (a package removed with its config kept, ``rc``, is not).
+* Android (Termux): ``cmd package list packages --show-versioncode`` (``pm`` where ``cmd``
+  is missing) says what is installed and its versionCode, one call for all; then
+  ``dumpsys package <pkg>`` adds the versionName. Apps without the DUMP permission
+  (Termux is one) get a "Permission Denial" there, so the versionName may stay null.
+
+All the calls of one cycle share one ``command_timeout`` deadline, so many apps cannot
+stretch a cycle. A package manager that is missing makes ``apps`` unavailable.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from typing import Optional
+
+from edge_agent.collectors.base import CollectorContext, Reading
+from edge_agent.collectors.commands import CommandRunner
+from edge_agent.errors import SensorUnavailable
+from edge_agent.model import AppInfo, Clock
+
+log = logging.getLogger(__name__)
+
+DPKG_FORMAT = r"--showformat=${Package}\t${Version}\t${db:Status-Abbrev}\n"
+
+_LISTED = re.compile(r"^package:(\S+)(?:\s+versionCode:(\d+))?", re.MULTILINE)
+_VERSION_NAME = re.compile(r"^\s*versionName=(\S+)", re.MULTILINE)
+_VERSION_CODE = re.compile(r"^\s*versionCode=(\d+)", re.MULTILINE)
+
+
+def parse_dpkg_query(packages: Sequence[str], text: str) -> dict[str, AppInfo]:
+    """Each configured package from ``dpkg-query -W`` output in :data:`DPKG_FORMAT`."""
+    known: dict[str, tuple[str, str]] = {}
+    for line in text.splitlines():
+        fields = line.split("\t")
+        if len(fields) >= 3:
+            known[fields[0]] = (fields[1], fields[2])
+    apps: dict[str, AppInfo] = {}
+    for package in packages:
+        version, status = known.get(package, ("", ""))
+        installed = len(status) >= 2 and status[1] == "i"
+        apps[package] = AppInfo(
+            package=package, installed=installed, version_name=(version or None) if installed else None
+        )
+    return apps
+
+
+def parse_package_list(text: str) -> dict[str, Optional[int]]:
+    """Installed Android packages -> versionCode (None when the list did not carry it)."""
+    return {
+        match.group(1): int(match.group(2)) if match.group(2) else None for match in _LISTED.finditer(text)
+    }
+
+
+def parse_dumpsys_versions(text: str) -> tuple[Optional[str], Optional[int]]:
+    """(versionName, versionCode) from ``dumpsys package <pkg>``; the first block is the live one."""
+    name = _VERSION_NAME.search(text)
+    code = _VERSION_CODE.search(text)
+    return (name.group(1) if name else None, int(code.group(1)) if code else None)
+
+
+class Deadline:
+    """What is left of one shared time budget."""
+
+    def __init__(self, clock: Clock, seconds: float) -> None:
+        self._clock = clock
+        self._end = clock.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return max(0.0, self._end - self._clock.monotonic())
+
+
+def debian_apps(commands: CommandRunner, packages: Sequence[str], deadline: Deadline) -> dict[str, AppInfo]:
+    result = commands.run(("dpkg-query", "-W", DPKG_FORMAT, *packages), timeout=deadline.remaining())
+    # dpkg-query exits 1 when some package is unknown, and still lists the others.
+    if result.returncode not in (0, 1):
+        raise SensorUnavailable(f"dpkg-query failed (exit {result.returncode})")
+    return parse_dpkg_query(packages, result.stdout)
+
+
+def android_apps(commands: CommandRunner, packages: Sequence[str], deadline: Deadline) -> dict[str, AppInfo]:
+    lister = "cmd" if commands.available("cmd") else "pm"
+    argv = ("cmd", "package") if lister == "cmd" else ("pm",)
+    listed = commands.run((*argv, "list", "packages", "--show-versioncode"), timeout=deadline.remaining())
+    if not listed.ok:
+        raise SensorUnavailable(f"{lister} list packages failed (exit {listed.returncode})")
+    installed = parse_package_list(listed.stdout)
+    apps: dict[str, AppInfo] = {}
+    for package in packages:
+        if package not in installed:
+            apps[package] = AppInfo(package=package, installed=False)
+            continue
+        version_name, version_code = _dumpsys_versions(commands, package, deadline)
+        apps[package] = AppInfo(
+            package=package,
+            installed=True,
+            version_name=version_name,
+            version_code=installed[package] if installed[package] is not None else version_code,
+        )
+    return apps
+
+
+def _dumpsys_versions(
+    commands: CommandRunner, package: str, deadline: Deadline
+) -> tuple[Optional[str], Optional[int]]:
+    if deadline.remaining() <= 0:
+        log.debug("no time left for dumpsys package %s", package)
+        return None, None
+    try:
+        result = commands.run(("dumpsys", "package", package), timeout=deadline.remaining())
+    except SensorUnavailable as exc:
+        log.debug("versionName of %s unknown: %s", package, exc.reason)
+        return None, None
+    return parse_dumpsys_versions(result.stdout) if result.ok else (None, None)
+
+
+class AppsCollector:
+    """Installed/not and the version of every configured app."""
+
+    keys = ("apps",)
+
+    def __init__(self, context: CollectorContext) -> None:
+        self._packages = context.apps
+        self._commands = context.commands
+        self._clock = context.clock
+        self._timeout = context.config.command_timeout
+        self._android = context.platform == "termux"
+        self.may_wait = bool(self._packages)
+
+    def read(self) -> Reading:
+        reading = Reading()
+        if not self._packages:
+            reading.values["apps"] = {}
+            return reading
+        deadline = Deadline(self._clock, self._timeout)
+        with reading.guard("apps"):
+            lookup = android_apps if self._android else debian_apps
+            reading.values["apps"] = lookup(self._commands, self._packages, deadline)
+        return reading

@@ -1,0 +1,148 @@
+"""Reading the one TOML file into a validated :class:`Config`, or into errors a person can act on."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from edge_agent.config.heartbeats import VENDOR_NAMES, HeartbeatConfig
+from edge_agent.config.sections import (
+    TOPIC_LEVEL_PATTERN,
+    ActionsConfig,
+    DeviceConfig,
+    MetricsConfig,
+    MqttConfig,
+    StorageConfig,
+)
+from edge_agent.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Raspberry Pi OS Bullseye
+    import tomli as tomllib
+
+
+class Config(BaseModel):
+    """The whole config file. Every table is optional; ``[mqtt]`` absent means no broker."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    device: DeviceConfig = Field(default_factory=DeviceConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    mqtt: Optional[MqttConfig] = None
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    actions: ActionsConfig = Field(default_factory=ActionsConfig)
+    heartbeats: dict[str, HeartbeatConfig] = Field(default_factory=dict)
+
+    @property
+    def source(self) -> Optional[Path]:
+        """The file this config was read from (None when built in code)."""
+        return getattr(self, "_source", None)
+
+
+_HEARTBEAT_NAME = re.compile(TOPIC_LEVEL_PATTERN)
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate ``path``; raise :class:`ConfigError` listing every problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read the config file: {exc.strerror}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: the config file is not UTF-8 text ({exc.reason})"]) from exc
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: Path) -> Config:
+    """Validate the TOML ``text`` that came from ``path`` (used for relative paths and messages)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: invalid TOML: {exc}"]) from exc
+    except RecursionError as exc:  # tomllib recurses once per level of [ or {
+        raise ConfigError([f"{path}: invalid TOML: arrays or inline tables nested too deeply"]) from exc
+    heartbeats = data.get("heartbeats")
+    problems = [
+        f"{path}: heartbeats.{name}: the endpoint name may use only letters, digits and _ . : @ -"
+        for name in (heartbeats if isinstance(heartbeats, dict) else {})
+        if not _HEARTBEAT_NAME.match(name)
+    ]
+    if problems:
+        raise ConfigError(problems)
+    try:
+        config = Config.model_validate(data, context={"base_dir": path.resolve().parent})
+    except ValidationError as exc:
+        raise ConfigError([_describe(error, text, path) for error in exc.errors()]) from exc
+    object.__setattr__(config, "_source", path)
+    return config
+
+
+def _describe(error: Any, text: str, path: Path) -> str:
+    """One line for one pydantic error: file, key path, reason, and the line where TOML has it."""
+    loc = _key_path(error["loc"])
+    reason = _reason(error)
+    line = find_key_line(text, loc)
+    where = f" (line {line})" if line else ""
+    key = ".".join(loc) if loc else "(top level)"
+    return f"{path}: {key}: {reason}{where}"
+
+
+def _key_path(loc: tuple[Any, ...]) -> list[str]:
+    """The TOML key path of a pydantic location, without the union tag pydantic adds."""
+    keys = [str(part) for part in loc]
+    if len(keys) >= 3 and keys[0] == "heartbeats" and keys[2] in VENDOR_NAMES:
+        del keys[2]
+    return keys
+
+
+def _reason(error: Any) -> str:
+    kind = error.get("type")
+    if kind == "extra_forbidden":
+        return "unknown key (check its spelling against conf/edge-agent.toml)"
+    if kind == "missing":
+        return "required key is missing"
+    message = str(error.get("msg", "invalid value"))
+    if kind == "union_tag_invalid":
+        return f"unknown vendor; choose one of {', '.join(VENDOR_NAMES)}"
+    if kind == "union_tag_not_found":
+        return f"missing key 'vendor'; choose one of {', '.join(VENDOR_NAMES)}"
+    return message.removeprefix("Value error, ")
+
+
+_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_\-\"'. ]+?)\s*=")
+
+
+def _split_dotted(key: str) -> list[str]:
+    return [part.strip().strip("\"'") for part in key.split(".")]
+
+
+def find_key_line(text: str, loc: list[str]) -> Optional[int]:
+    """The 1-based line where the key path ``loc`` is written, or its nearest table.
+
+    tomllib gives positions only for syntax errors, so validation errors are placed by
+    this small scan of table headers and ``key =`` lines (enough for a hand-written file).
+    """
+    table: list[str] = []
+    best: Optional[int] = None
+    best_len = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = _HEADER.match(line)
+        if header:
+            table = _split_dotted(header.group(1))
+            candidate = table
+        else:
+            key = _KEY.match(line)
+            if not key:
+                continue
+            candidate = table + _split_dotted(key.group(1))
+        if candidate == loc[: len(candidate)] and len(candidate) > best_len:
+            best, best_len = number, len(candidate)
+            if len(candidate) == len(loc):
+                return number
+    return best

@@ -1,0 +1,67 @@
+"""Secrets that come from the config file, a file beside it, or the environment.
+
+A secret option ``token`` can be written three ways, at most one at a time::
+
+    token = "..."                 # inline (fine for a demo; not for a fleet)
+    token_file = "/etc/edge-agent/token"
+    token_env = "TELECOMX_TOKEN"
+
+The value is resolved once, at load, into a pydantic ``SecretStr`` so that it never
+prints in a ``repr``, a log line or a dry-run.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+from pydantic import SecretStr
+
+
+class SecretSourceError(ValueError):
+    """A secret option is written more than one way, or its file or variable is missing."""
+
+
+def resolve_secret(
+    data: dict[str, Any], name: str, base_dir: Optional[Path], *, required: bool = False
+) -> Optional[SecretStr]:
+    """Pop ``name``, ``name_file`` and ``name_env`` from ``data`` and return the secret.
+
+    Raises :class:`SecretSourceError` naming the option when it is given twice, when
+    its file cannot be read or its variable is unset, or when it is required and absent.
+    """
+    inline = data.pop(name, None)
+    file_name = data.pop(f"{name}_file", None)
+    env_name = data.pop(f"{name}_env", None)
+    given = [
+        key
+        for key, value in ((name, inline), (f"{name}_file", file_name), (f"{name}_env", env_name))
+        if value is not None
+    ]
+    if len(given) > 1:
+        raise SecretSourceError(f"give only one of {', '.join(given)}")
+    if inline is not None:
+        if not isinstance(inline, str):
+            raise SecretSourceError(f"{name} must be a string")
+        return SecretStr(inline)
+    if file_name is not None:
+        if not isinstance(file_name, str):
+            raise SecretSourceError(f"{name}_file must be a path string")
+        path = Path(file_name).expanduser()
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        try:
+            return SecretStr(path.read_text(encoding="utf-8").strip())
+        except OSError as exc:
+            raise SecretSourceError(f"{name}_file {str(path)!r} cannot be read: {exc.strerror}") from exc
+    if env_name is not None:
+        if not isinstance(env_name, str):
+            raise SecretSourceError(f"{name}_env must be a variable name")
+        value = os.environ.get(env_name)
+        if value is None:
+            raise SecretSourceError(f"{name}_env names {env_name!r}, which is not set")
+        return SecretStr(value)
+    if required:
+        raise SecretSourceError(f"{name} is required (or {name}_file, or {name}_env)")
+    return None
