@@ -1,0 +1,100 @@
+"""Commands operators send to ``<prefix>/<id>/cmd``: check their shape, nothing more.
+
+A command is a JSON object with a string ``id`` (so its outcome can be told apart and it
+is never run twice) and a string ``type``; everything else is for the runner that the
+actions issue plugs in. Anything else is rejected here, with a reason a person can act
+on. Pure functions: no I/O, so every rule is testable without a broker.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
+
+MAX_COMMAND_BYTES = 64 * 1024
+MAX_ID_LENGTH = 128
+MAX_NESTING = 32
+"""How deep a command's JSON may nest. A command is a flat object (with ``parameters`` one
+level down); 64 KB of ``[`` would otherwise reach Python's recursion limit in ``json``
+when the command is read, signed or journalled, and stop the agent taking commands."""
+
+
+@dataclass(frozen=True)
+class Command:
+    """A well-formed command; ``body`` is the whole JSON object as received."""
+
+    id: str
+    type: str
+    body: dict[str, Any] = field(default_factory=dict)
+    response_topic: Optional[str] = None
+    correlation_data: Optional[bytes] = None
+
+
+@dataclass(frozen=True)
+class RejectedCommand:
+    """A message on the command topic that is not a command, and why."""
+
+    reason: str
+    command_id: Optional[str] = None
+    response_topic: Optional[str] = None
+    correlation_data: Optional[bytes] = None
+
+
+def parse_command(
+    payload: bytes,
+    *,
+    retained: bool = False,
+    response_topic: Optional[str] = None,
+    correlation_data: Optional[bytes] = None,
+) -> Union[Command, RejectedCommand]:
+    """The command in ``payload``, or a :class:`RejectedCommand` saying what is wrong with it.
+
+    A retained command is refused: the broker would hand it over again on every reconnect.
+    """
+
+    def reject(reason: str, command_id: Optional[str] = None) -> RejectedCommand:
+        return RejectedCommand(reason, command_id, response_topic, correlation_data)
+
+    if retained:
+        return reject("retained commands are refused (the broker would deliver them on every reconnect)")
+    if len(payload) > MAX_COMMAND_BYTES:
+        return reject(f"the command is larger than {MAX_COMMAND_BYTES} bytes")
+    try:
+        body = json.loads(payload.decode("utf-8"))
+    except UnicodeDecodeError:
+        return reject("the command is not UTF-8 text")
+    except json.JSONDecodeError as exc:
+        return reject(f"the command is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+    except RecursionError:
+        return reject(f"the command nests deeper than {MAX_NESTING} levels")
+    if not isinstance(body, dict):
+        return reject("the command must be a JSON object")
+    if nesting_depth(body) > MAX_NESTING:
+        return reject(f"the command nests deeper than {MAX_NESTING} levels")
+    command_id = body.get("id")
+    if command_id is None:
+        return reject('the command has no "id"')
+    if not isinstance(command_id, str) or not command_id.strip() or len(command_id) > MAX_ID_LENGTH:
+        return reject(f'"id" must be a non-empty string of at most {MAX_ID_LENGTH} characters')
+    command_type = body.get("type")
+    if not isinstance(command_type, str) or not command_type.strip():
+        return reject('the command has no "type" string', command_id)
+    return Command(command_id, command_type, body, response_topic, correlation_data)
+
+
+def nesting_depth(value: Any) -> int:
+    """How many arrays and objects deep ``value`` goes (0 for a scalar); no recursion, any depth."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth + 1)
+        pending.extend((child, depth + 1) for child in children)
+    return deepest

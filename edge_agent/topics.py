@@ -1,0 +1,74 @@
+"""The MQTT topic contract, in one place: every topic the agent publishes or subscribes to.
+
+These names are public (README "MQTT topics"): Home Assistant, Node-RED, Telegraf and
+mosquitto_sub users write them into their own configs, so they must not change.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_NOT_A_DISCOVERY_ID = re.compile(r"[^A-Za-z0-9_-]")
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The topics of one device: ``<prefix>/<id>/...``."""
+
+    prefix: str
+    device_id: str
+    discovery_prefix: str = "homeassistant"
+
+    @property
+    def base(self) -> str:
+        return f"{self.prefix}/{self.device_id}"
+
+    @property
+    def status(self) -> str:
+        """Retained ``online`` / ``offline`` (``offline`` is also the last will)."""
+        return f"{self.base}/status"
+
+    @property
+    def state(self) -> str:
+        """Retained JSON: the latest snapshot, the agent's version and start, heartbeat outcomes."""
+        return f"{self.base}/state"
+
+    @property
+    def events(self) -> str:
+        """Not retained, QoS 1, through the durable outbox: one JSON object per event."""
+        return f"{self.base}/events"
+
+    @property
+    def commands(self) -> str:
+        """Where operators send JSON commands; the agent subscribes here."""
+        return f"{self.base}/cmd"
+
+    def metric(self, key: str) -> str:
+        """Retained plain value of one scalar metric."""
+        return f"{self.base}/metrics/{key}"
+
+    def heartbeat(self, name: str) -> str:
+        """Retained JSON of the last outcome of heartbeat endpoint ``name``."""
+        return f"{self.base}/heartbeat/{name}"
+
+    def pbx_reports(self, name: str) -> str:
+        """QoS 1, through the outbox: each event report the PBX of endpoint ``name`` pushed."""
+        return f"{self.base}/pbx/{name}"
+
+    def aibox_strategy(self, name: str) -> str:
+        """Retained JSON: the detection strategy the AI-box platform of endpoint ``name`` set."""
+        return f"{self.base}/aibox/{name}/strategy"
+
+    @property
+    def home_assistant_status(self) -> str:
+        """Home Assistant announces ``online`` here when it (re)starts."""
+        return f"{self.discovery_prefix}/status"
+
+    @property
+    def discovery_node(self) -> str:
+        """The device id as Home Assistant accepts it in a discovery topic ([A-Za-z0-9_-])."""
+        return _NOT_A_DISCOVERY_ID.sub("_", self.device_id)
+
+    def discovery(self, component: str, key: str) -> str:
+        return f"{self.discovery_prefix}/{component}/{self.discovery_node}/{key}/config"
