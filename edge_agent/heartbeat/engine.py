@@ -1,0 +1,262 @@
+"""The heartbeat engine: every enabled ``[heartbeats.<name>]`` endpoint on its own schedule.
+
+Each endpoint is one asyncio task with its own HTTP client, interval and retry state,
+so a vendor that hangs only ever delays itself: the others, the metrics and the MQTT
+mirror keep their pace. After every beat the endpoint decides when to go again:
+
+* success: the configured interval, or the one the vendor's reply asked for;
+* network error, timeout, 5xx, unusable reply: exponential backoff with jitter from
+  ``backoff_initial`` up to ``backoff_max``;
+* "you are not allowed" (Telecom X 403, Xyte 401/403 after re-registering failed):
+  ``forbidden_backoff``, a ``heartbeat.forbidden`` event and one clear log line;
+* the request itself refused (400, a bad URL): the endpoint stops until the config
+  changes, since sending the same again cannot help.
+
+Every beat's outcome goes to ``on_outcome`` (the agent mirrors it, retained, on
+``<prefix>/<id>/heartbeat/<name>``); failures also become ``heartbeat.error`` events.
+Time, randomness and sleeping are passed in, so tests run the schedule without waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import random
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+from edge_agent.config import Config, HeartbeatBase
+from edge_agent.errors import (
+    ConfigError,
+    StoreError,
+    VendorAuthError,
+    VendorError,
+    VendorRejectedError,
+)
+from edge_agent.heartbeat.context import StoreContext
+from edge_agent.heartbeat.transport import HttpTransport
+from edge_agent.model import Clock, Event, Snapshot, format_utc
+from edge_agent.store import Store
+from edge_agent.vendors import adapter_class
+from edge_agent.vendors.types import Reply, VendorAdapter
+
+log = logging.getLogger(__name__)
+
+FINAL_TIMEOUT_S = 3.0  # the goodbye beat must not hold up a shutdown
+Sleep = Callable[[float], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class BeatResult:
+    """One beat: the reply when it worked, the error when it did not, and how long it took."""
+
+    endpoint: str
+    vendor: str
+    reply: Optional[Reply]
+    error: Optional[Exception]
+    latency_ms: float
+    time: str
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def outcome(self, next_in_s: Optional[float]) -> dict[str, Any]:
+        """The JSON mirrored on ``<prefix>/<id>/heartbeat/<name>``."""
+        status = self.reply.status if self.reply is not None else getattr(self.error, "status", None)
+        return {
+            "endpoint": self.endpoint,
+            "vendor": self.vendor,
+            "ok": self.ok,
+            "status": status,
+            "latency_ms": round(self.latency_ms, 1),
+            "time": self.time,
+            "error": str(self.error) if self.error is not None else None,
+            "actions": len(self.reply.actions) if self.reply is not None else 0,
+            "next_in_s": round(next_in_s, 3) if next_in_s is not None else None,
+        }
+
+
+class Endpoint:
+    """One configured endpoint: its adapter, its HTTP client, and one beat at a time."""
+
+    def __init__(self, name: str, config: HeartbeatBase, adapter: VendorAdapter, clock: Clock) -> None:
+        self.name = name
+        self.config = config
+        self.vendor = adapter.vendor
+        self.adapter = adapter
+        self.transport = HttpTransport(config)
+        self._clock = clock
+
+    async def beat(self, snapshot: Optional[Snapshot], *, final: bool = False) -> BeatResult:
+        """Send one heartbeat; every failure the vendor or the network can cause is in the result."""
+        send = self.transport.send
+        if final:
+            send = functools.partial(self.transport.send, timeout=min(self.config.timeout, FINAL_TIMEOUT_S))
+        started = self._clock.monotonic()
+        when = format_utc(self._clock.now())
+        reply: Optional[Reply] = None
+        error: Optional[Exception] = None
+        try:
+            reply = await self.adapter.beat(snapshot, send, final=final)
+        except (VendorError, StoreError) as exc:
+            error = exc
+        latency = (self._clock.monotonic() - started) * 1000.0
+        return BeatResult(self.name, self.vendor, reply, error, latency, when)
+
+
+def backoff_delay(config: HeartbeatBase, failures: int, rng: random.Random) -> float:
+    """Exponential backoff with jitter: between half and all of initial * 2^(failures-1), capped."""
+    ceiling = min(config.backoff_max, config.backoff_initial * 2 ** min(max(failures - 1, 0), 40))
+    return ceiling / 2 + rng.uniform(0, ceiling / 2)
+
+
+class HeartbeatEngine:
+    """Runs every enabled endpoint; the agent calls :meth:`run`, then :meth:`shutdown`."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        clock: Clock,
+        snapshot: Callable[[], Optional[Snapshot]],
+        on_outcome: Callable[[str, dict[str, Any]], None],
+        on_event: Callable[[Event], None],
+        rng: Optional[random.Random] = None,
+        *,
+        sleep: Optional[Sleep] = None,
+    ) -> None:
+        self._clock = clock
+        self._snapshot = snapshot
+        self._on_outcome = on_outcome
+        self._on_event = on_event
+        self._rng = rng if rng is not None else random.Random()
+        self._sleep: Sleep = sleep if sleep is not None else asyncio.sleep
+        self.endpoints: dict[str, Endpoint] = {}
+        self.skipped: dict[str, str] = {}
+        for name, endpoint_config in config.heartbeats.items():
+            if not endpoint_config.enabled:
+                continue
+            try:
+                cls = adapter_class(endpoint_config.vendor)
+            except ConfigError as exc:
+                self.skipped[name] = str(exc)
+                log.warning("heartbeat %s is not started: %s", name, exc)
+                continue
+            context = StoreContext(store, name, clock, on_event, device_id=config.device.id)
+            self.endpoints[name] = Endpoint(name, endpoint_config, cls(name, endpoint_config, context), clock)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Beat every endpoint on its own schedule until ``stop`` is set."""
+        tasks = [
+            asyncio.ensure_future(self._keep_beating(endpoint, stop)) for endpoint in self.endpoints.values()
+        ]
+        for task in tasks:
+            task.add_done_callback(_report_crash)
+        try:
+            await stop.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def beat_once(self, name: str) -> BeatResult:
+        """One beat of endpoint ``name`` now, outside the schedule (``edge-agent heartbeat``)."""
+        endpoint = self.endpoints[name]
+        result = await endpoint.beat(self._snapshot())
+        self._publish(endpoint, result, None)
+        return result
+
+    async def shutdown(self) -> None:
+        """The goodbye beats (Telecom X ``turnedOff``, Xyte ``offline``): short timeout, no retry."""
+        finals = [endpoint for endpoint in self.endpoints.values() if endpoint.adapter.sends_final]
+        snapshot = self._snapshot() if finals else None
+        results = await asyncio.gather(*(endpoint.beat(snapshot, final=True) for endpoint in finals))
+        for endpoint, result in zip(finals, results):
+            if not result.ok:
+                log.warning("heartbeat %s: the final beat failed: %s", endpoint.name, result.error)
+            self._on_outcome(endpoint.name, result.outcome(None))
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close every endpoint's connections."""
+        for endpoint in self.endpoints.values():
+            await endpoint.transport.aclose()
+
+    async def _keep_beating(self, endpoint: Endpoint, stop: asyncio.Event) -> None:
+        failures = 0
+        forbidden_streak = False
+        while not stop.is_set():
+            result = await endpoint.beat(self._snapshot())
+            error = result.error
+            if error is None:
+                failures, forbidden_streak = 0, False
+                assert result.reply is not None
+                delay: Optional[float] = result.reply.next_interval or endpoint.config.interval
+            elif isinstance(error, VendorRejectedError):
+                delay = None
+            elif isinstance(error, VendorAuthError):
+                failures += 1
+                delay = endpoint.config.forbidden_backoff
+                if not forbidden_streak:
+                    log.error(
+                        "heartbeat %s: %s refused us (%s); next try in %d s. Check the credentials "
+                        "and that the device is enabled on the vendor's side.",
+                        endpoint.name,
+                        endpoint.vendor,
+                        error,
+                        delay,
+                    )
+                forbidden_streak = True
+            else:
+                failures += 1
+                delay = backoff_delay(endpoint.config, failures, self._rng)
+                level = logging.WARNING if failures == 1 else logging.INFO
+                log.log(level, "heartbeat %s failed (%s); retry in %.1f s", endpoint.name, error, delay)
+            self._publish(endpoint, result, delay)
+            if delay is None:
+                log.error(
+                    "heartbeat %s: %s refused the request (%s); stopped until the config changes",
+                    endpoint.name,
+                    endpoint.vendor,
+                    error,
+                )
+                return
+            await self._pause(delay, stop)
+
+    def _publish(self, endpoint: Endpoint, result: BeatResult, delay: Optional[float]) -> None:
+        outcome = result.outcome(delay)
+        self._on_outcome(endpoint.name, outcome)
+        if result.error is None:
+            return
+        data = {
+            "endpoint": endpoint.name,
+            "vendor": endpoint.vendor,
+            "status": outcome["status"],
+            "error": outcome["error"],
+            "kind": type(result.error).__name__,
+            "retry_in_s": outcome["next_in_s"],
+        }
+        kind = "heartbeat.forbidden" if isinstance(result.error, VendorAuthError) else "heartbeat.error"
+        self._on_event(Event.new(kind, data, self._clock))
+
+    async def _pause(self, seconds: float, stop: asyncio.Event) -> None:
+        """Sleep ``seconds`` (through the injected sleep), or less if ``stop`` is set meanwhile."""
+        sleeper = asyncio.ensure_future(self._sleep(seconds))
+        stopper = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            stopper.cancel()
+
+
+def _report_crash(task: asyncio.Future[None]) -> None:
+    """A bug in one endpoint's loop is logged loudly at once, and costs only that endpoint."""
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        log.error("heartbeat loop crashed: %r", exc, exc_info=exc)

@@ -1,0 +1,196 @@
+"""PubNub Presence "announce heartbeat" (seed 004, protocols.md section 5): one signed GET per beat.
+
+``GET {origin}/v2/presence/sub-key/{sub_key}/channel/{channels}/heartbeat`` with ``uuid``,
+``heartbeat`` (the presence timeout), ``channel-group``, ``state``, ``auth`` and ``pnsdk``;
+with a secret key, also a fresh ``timestamp`` and a v2 ``signature`` on every request
+(:mod:`edge_agent.vendors.pubnub_signature`). Channel names are percent-encoded and
+joined with literal commas, sorted and without repeats as the Python SDK does; a request
+for channel groups only has the literal ``,`` as its channel segment.
+
+``state`` announces the snapshot keys named in the config as compact JSON: the object
+itself for one channel, keyed by channel name for several (the REST doc's
+"MultipleChannel" form). Missing or non-finite values are left out; no value at all
+means no ``state`` parameter.
+
+The query is sent exactly as it is signed (sorted, every value encoded the same way), so
+what the server re-derives from the wire is what was signed. Replies: 200 is presence
+refreshed; 403 (no grant, or a signature the server does not accept) is a
+VendorAuthError plus a ``pubnub.access_denied`` event naming what was refused; 400 is a
+VendorRejectedError (the engine stops until the config changes); 5xx and network errors
+are retried with backoff.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from importlib import metadata
+from typing import Any, ClassVar, Optional
+
+from edge_agent.config import PubNubConfig
+from edge_agent.errors import VendorAuthError, VendorProtocolError, VendorRejectedError
+from edge_agent.model import Snapshot
+from edge_agent.vendors.pubnub_signature import pam_encode, signature_v2, signed_query
+from edge_agent.vendors.types import (
+    MASK,
+    HttpRequest,
+    HttpResponse,
+    Reply,
+    Send,
+    VendorContext,
+    error_detail,
+    error_for_status,
+    parse_json,
+)
+
+VENDOR = "pubnub"
+
+
+def _version() -> str:
+    # From the installed metadata: vendors import nothing of the agent but model, errors, config.
+    try:
+        return metadata.version("edge-agent")
+    except metadata.PackageNotFoundError:
+        return "0"
+
+
+PNSDK = f"edge-agent/{_version()}"
+
+
+def channel_path(config: PubNubConfig) -> str:
+    """The request path, percent-encoded exactly as it is sent and signed."""
+    channels = sorted(set(config.channels))
+    segment = ",".join(pam_encode(name) for name in channels) if channels else ","
+    return f"/v2/presence/sub-key/{pam_encode(config.subscribe_key)}/channel/{segment}/heartbeat"
+
+
+def presence_state(config: PubNubConfig, snapshot: Optional[Snapshot]) -> tuple[Optional[Any], list[str]]:
+    """The ``state`` object for the chosen snapshot keys (None when there is nothing to say), and notes."""
+    if not config.state:
+        return None, []
+    known = snapshot.to_json() if snapshot is not None else {}
+    chosen: dict[str, Any] = {}
+    notes: list[str] = []
+    for key in config.state:
+        if key not in known:
+            notes.append(
+                f"state: {key!r} is not a snapshot key" if snapshot is not None else "state: no snapshot"
+            )
+        elif known[key] is None or (isinstance(known[key], float) and not math.isfinite(known[key])):
+            notes.append(f"state: {key} is unavailable")
+        else:
+            chosen[key] = known[key]
+    if not chosen:
+        return None, notes
+    channels = sorted(set(config.channels))
+    if len(channels) > 1:
+        return {channel: chosen for channel in channels}, notes
+    return chosen, notes
+
+
+def heartbeat_params(
+    config: PubNubConfig, uuid: str, state: Optional[Any], timestamp: Optional[int]
+) -> dict[str, str]:
+    """Every query parameter but ``signature``, as decoded values."""
+    params = {"uuid": uuid, "heartbeat": str(config.presence_timeout), "pnsdk": PNSDK}
+    if config.channel_groups:
+        params["channel-group"] = ",".join(sorted(set(config.channel_groups)))
+    if state is not None:
+        params["state"] = json.dumps(state, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    if config.auth_key is not None:
+        params["auth"] = config.auth_key.get_secret_value()
+    if config.secret_key is not None and timestamp is not None:
+        params["timestamp"] = str(timestamp)
+    return params
+
+
+def heartbeat_request(
+    config: PubNubConfig, uuid: str, state: Optional[Any], timestamp: int, *, mask: bool = False
+) -> HttpRequest:
+    """The heartbeat GET; ``mask`` hides the auth key in the URL (for showing, not sending)."""
+    path = channel_path(config)
+    params = heartbeat_params(config, uuid, state, timestamp)
+    signature: Optional[str] = None
+    if config.secret_key is not None:
+        secret = config.secret_key.get_secret_value()
+        signature = signature_v2(secret, "GET", config.publish_key, path, params)
+    shown: Mapping[str, str] = params
+    if mask and "auth" in params:
+        shown = {**params, "auth": MASK}
+    query = signed_query(shown)
+    if signature is not None:
+        query += f"&signature={signature}"
+    return HttpRequest(method="GET", url=f"{config.origin.rstrip('/')}{path}?{query}")
+
+
+def decode(response: HttpResponse) -> dict[str, Any]:
+    """The Presence answer of a 200, or the VendorError its status stands for."""
+    if response.status == 403:
+        raise VendorAuthError(f"HTTP 403: {error_detail(response)}", status=403)
+    if not response.ok:
+        raise error_for_status(response.status, error_detail(response))
+    body = response.json()
+    if not isinstance(body, dict) or body.get("status") != 200:
+        raise VendorProtocolError(
+            f"unexpected Presence answer: {response.excerpt()!r}", status=response.status
+        )
+    return body
+
+
+def denial(response: HttpResponse) -> dict[str, Any]:
+    """What a 403 body says was refused (message, and the channels or groups when named)."""
+    try:
+        body = parse_json(response.body)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return {"message": response.excerpt()}
+    if not isinstance(body, dict):
+        return {"message": response.excerpt()}
+    found: dict[str, Any] = {"message": str(body.get("message", ""))[:200]}
+    if isinstance(body.get("payload"), dict):
+        found["payload"] = body["payload"]
+    return found
+
+
+class PubNubAdapter:
+    """One PubNub Presence endpoint: keep ``uuid`` present on the configured channels and groups."""
+
+    vendor: ClassVar[str] = VENDOR
+    sends_final: ClassVar[bool] = False  # a leave is another API; presence simply times out
+
+    def __init__(self, endpoint: str, config: PubNubConfig, context: VendorContext) -> None:
+        self.endpoint = endpoint
+        self.config = config
+        self.context = context
+
+    def uuid(self) -> str:
+        """The configured uuid, else the device id (protocols.md 5.2: 1 to 92 characters)."""
+        uuid = self.config.uuid or self.context.device_id
+        if not uuid or len(uuid) > 92:
+            raise VendorRejectedError("set uuid: the device id cannot serve as the PubNub uuid")
+        return uuid
+
+    def preview(self, snapshot: Optional[Snapshot], *, final: bool = False) -> tuple[HttpRequest, str]:
+        state, notes = presence_state(self.config, snapshot)
+        request = heartbeat_request(self.config, self.uuid(), state, self._timestamp(), mask=True)
+        signed = "signed with a fresh timestamp on every request" if self.config.secret_key else "unsigned"
+        return request, "; ".join([signed, *notes])
+
+    async def beat(self, snapshot: Optional[Snapshot], send: Send, *, final: bool = False) -> Reply:
+        state, notes = presence_state(self.config, snapshot)
+        response = await send(heartbeat_request(self.config, self.uuid(), state, self._timestamp()))
+        if response.status == 403:
+            refused = denial(response)
+            self.context.emit("pubnub.access_denied", {"endpoint": self.endpoint, **refused})
+        body = decode(response)
+        summary = {
+            "uuid": self.uuid(),
+            "channels": sorted(set(self.config.channels)),
+            "channel_groups": sorted(set(self.config.channel_groups)),
+            "state": state,
+            "presence": body.get("message"),
+        }
+        return Reply(status=response.status, summary=summary, skipped=tuple(notes))
+
+    def _timestamp(self) -> int:
+        return int(self.context.clock.now().timestamp())

@@ -1,0 +1,72 @@
+"""TLS to a vendor: verified by default, against ``ca_file`` when given; unchecked if ``tls_insecure``."""
+
+from __future__ import annotations
+
+import shutil
+import ssl
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from vendor_helpers import TOKEN, telecomx_table
+
+from edge_agent.simulators.base import SimulatorServer
+from edge_agent.simulators.telecomx import TelecomXSimulator
+
+
+@pytest.fixture
+def https_telecomx(tmp_path: Path) -> Iterator[tuple[TelecomXSimulator, str, Path]]:
+    """The simulator behind a self-signed certificate for 127.0.0.1; yields (app, url, cert file)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "vendor.pem", tmp_path / "vendor.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    app = TelecomXSimulator()
+    app.add_device(TOKEN)
+    server = SimulatorServer(app)
+    server._httpd.socket = context.wrap_socket(server._httpd.socket, server_side=True)
+    with server:
+        yield app, f"https://127.0.0.1:{server.port}", cert
+
+
+def test_an_unknown_certificate_is_refused_by_default(
+    https_telecomx: tuple[TelecomXSimulator, str, Path], harness_factory: Any
+) -> None:
+    app, url, _cert = https_telecomx
+    outcome = harness_factory(telecomx_table(url)).beat("tx")
+    assert outcome["ok"] is False and "CERTIFICATE_VERIFY_FAILED" in outcome["error"]
+    assert app.heartbeats(TOKEN) == []
+
+
+def test_the_ca_file_makes_a_private_certificate_trusted(
+    https_telecomx: tuple[TelecomXSimulator, str, Path], harness_factory: Any
+) -> None:
+    app, url, cert = https_telecomx
+    outcome = harness_factory(telecomx_table(url, ca_file=f'"{cert}"')).beat("tx")
+    assert outcome["ok"] is True
+    assert len(app.heartbeats(TOKEN)) == 1
+
+
+def test_tls_insecure_skips_verification(
+    https_telecomx: tuple[TelecomXSimulator, str, Path], harness_factory: Any
+) -> None:
+    app, url, _cert = https_telecomx
+    assert harness_factory(telecomx_table(url, tls_insecure="true")).beat("tx")["ok"] is True
+    assert len(app.heartbeats(TOKEN)) == 1
+
+
+def test_an_unreadable_ca_file_stops_the_endpoint_with_a_clear_reason(
+    https_telecomx: tuple[TelecomXSimulator, str, Path], harness_factory: Any, tmp_path: Path
+) -> None:
+    _app, url, _cert = https_telecomx
+    missing = tmp_path / "nope.pem"
+    outcome = harness_factory(telecomx_table(url, ca_file=f'"{missing}"')).beat("tx")
+    assert outcome["ok"] is False and "ca_file" in outcome["error"]
