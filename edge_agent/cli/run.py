@@ -1,0 +1,88 @@
+"""``edge-agent run -c FILE``: run the agent until SIGTERM or SIGINT, then leave cleanly (exit 0).
+
+SIGHUP reloads the config file: a valid new config replaces the running parts in-process
+(subscribers see a brief ``offline``/``online``); an invalid one is refused with its
+errors in the log, and the old config keeps running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Optional
+
+from edge_agent.cli.common import add_config_argument, config_path, load_or_report
+from edge_agent.config import Config
+
+log = logging.getLogger("edge_agent.run")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_argument(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_or_report(args)
+    if config is None:
+        return 2
+    from edge_agent.errors import EdgeAgentError
+
+    try:
+        asyncio.run(_run(config, config_path(args)))
+    except EdgeAgentError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+class _Lifecycle:
+    """What the signals asked for: stop for good, or stop and come back with a new config."""
+
+    def __init__(self, path: Optional[Path]) -> None:
+        self.path = path
+        self.finished = False
+        self.next_config: Optional[Config] = None
+        self.current_stop = asyncio.Event()
+
+    def terminate(self) -> None:
+        self.finished = True
+        self.current_stop.set()
+
+    def reload(self) -> None:
+        from edge_agent.config import load_config
+        from edge_agent.errors import ConfigError
+
+        if self.path is None:
+            log.warning("SIGHUP: no config file to reload (running on built-in defaults)")
+            return
+        try:
+            self.next_config = load_config(self.path)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error("SIGHUP: the new config is refused, the old one keeps running: %s", problem)
+            return
+        log.warning("SIGHUP: reloading %s", self.path)
+        self.current_stop.set()
+
+
+async def _run(config: Config, path: Optional[Path]) -> None:
+    from edge_agent.assembly import build_agent
+    from edge_agent.sdnotify import SystemdNotifier
+
+    lifecycle = _Lifecycle(path)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, lifecycle.terminate)
+    loop.add_signal_handler(signal.SIGHUP, lifecycle.reload)
+    while True:
+        agent = build_agent(config)
+        await agent.run(lifecycle.current_stop)
+        if lifecycle.finished or lifecycle.next_config is None:
+            return
+        config, lifecycle.next_config = lifecycle.next_config, None
+        lifecycle.current_stop = asyncio.Event()
+        SystemdNotifier().reloading()
