@@ -1,0 +1,264 @@
+"""The whole agent as a user runs it, for the benchmarks that measure it from the outside.
+
+A mosquitto on 127.0.0.1 and a free port, the five vendor simulators in this process,
+a config file for ``python -m edge_agent run``, a plain MQTT subscriber that counts what
+arrives, and the process's resident memory and CPU seconds from ``/proc/<pid>``.
+Shared by ``agent_bench.py`` and ``soak.py``; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Optional
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from edge_agent.simulators import load
+from edge_agent.simulators.base import SimulatorServer
+
+MOSQUITTO = os.environ.get("MOSQUITTO", "/usr/sbin/mosquitto")
+VENDORS = ("telecomx", "xyte", "aibox", "yeastar", "pubnub")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(what: str, check: Any, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+class Mosquitto:
+    """A private broker: one listener on 127.0.0.1, no persistence."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        conf = workdir / "mosquitto.conf"
+        conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        self.process = subprocess.Popen(
+            [MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+
+        def listening() -> bool:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return True
+            except OSError:
+                return False
+
+        wait_for("mosquitto", listening, 10)
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+class Simulators:
+    """The five vendors' servers on loopback, seeded with demo credentials."""
+
+    def __init__(self, heartbeat_interval: int) -> None:
+        self.apps: dict[str, Any] = {}
+        self.servers: dict[str, SimulatorServer] = {}
+        self.credentials: dict[str, dict[str, str]] = {}
+        for vendor in VENDORS:
+            module = load(vendor)
+            app = module.create()
+            self.credentials[vendor] = module.seed_demo(app)
+            self.apps[vendor] = app
+            self.servers[vendor] = SimulatorServer(app, record_limit=100).start()
+        # the AI-box platform names the interval in its Ack; ask for the one under test
+        self.apps["aibox"].set_intervals(max(5, heartbeat_interval), max(5, heartbeat_interval))
+        self.report_port = free_port()
+
+    def close(self) -> None:
+        for server in self.servers.values():
+            server.close()
+
+
+def agent_config(
+    workdir: Path,
+    broker_port: int,
+    *,
+    device_id: str,
+    metrics_interval: float,
+    sims: Optional[Simulators] = None,
+    heartbeat_interval: float = 10,
+) -> Path:
+    """A config for one agent; with ``sims``, all five vendors beat every ``heartbeat_interval`` s."""
+    text = f"""
+[device]
+id = "{device_id}"
+
+[metrics]
+interval = {metrics_interval}
+
+[mqtt]
+host = "127.0.0.1"
+port = {broker_port}
+
+[storage]
+path = "{workdir / (device_id + ".db")}"
+
+[actions]
+profile = "none"
+allow = ["MESSAGE"]
+
+[actions.commands]
+MESSAGE = ["/bin/true", "{{message}}"]
+"""
+    if sims is not None:
+        creds, url, every = sims.credentials, sims.servers, heartbeat_interval
+        text += f"""
+[heartbeats.iptv]
+vendor = "telecomx"
+url = "{url["telecomx"].url}/iptv/app/heartbeat"
+token = "{creds["telecomx"]["token"]}"
+interval = {every}
+
+[heartbeats.hub]
+vendor = "xyte"
+entry_url = "{url["xyte"].url}"
+hardware_key = "{creds["xyte"]["hardware_key"]}"
+sn = "SN-{device_id}"
+mac = "02:00:00:00:00:01"
+firmware_version = "0.9.0"
+interval = {every}
+
+[heartbeats.camera]
+vendor = "aibox"
+url = "{url["aibox"].url}/event"
+serial_number = "SN-{device_id}"
+interval = {every}
+
+[heartbeats.pbx]
+vendor = "yeastar"
+url = "{url["yeastar"].url}"
+username = "{creds["yeastar"]["username"]}"
+password = "{creds["yeastar"]["password"]}"
+report_ip = "127.0.0.1"
+report_port = {sims.report_port}
+report_bind = "127.0.0.1"
+interval = {every}
+
+[heartbeats.presence]
+vendor = "pubnub"
+origin = "{url["pubnub"].url}"
+subscribe_key = "{creds["pubnub"]["subscribe_key"]}"
+publish_key = "{creds["pubnub"]["publish_key"]}"
+secret_key = "{creds["pubnub"]["secret_key"]}"
+channels = ["lobby"]
+interval = {every}
+state = ["cpu_percent"]
+"""
+    path = workdir / f"{device_id}.toml"
+    path.write_text(text)
+    return path
+
+
+class Measured:
+    """A process started for a benchmark, watched through ``/proc/<pid>``."""
+
+    def __init__(self, name: str, argv: list[str], log: Path, env: Optional[dict[str, str]] = None) -> None:
+        self.name = name
+        self.started = time.monotonic()
+        with open(log, "ab") as out:
+            self.process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def cpu_s(self) -> float:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        if self.alive():
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_agent(config: Path, log: Path, name: str = "edge-agent") -> Measured:
+    argv = [sys.executable, "-m", "edge_agent", "--log-level", "warning", "run", "-c", str(config)]
+    return Measured(name, argv, log)
+
+
+class Subscriber:
+    """A plain subscriber on ``topics``: counts messages per topic and notes when each first came."""
+
+    def __init__(self, port: int, topics: list[str]) -> None:
+        self.counts: Counter[str] = Counter()
+        self.first_seen: dict[str, float] = {}
+        self.payloads: list[tuple[str, bytes]] = []
+        self.keep_payloads_of: tuple[str, ...] = ()
+        self._lock = threading.Lock()
+        self._subscribed = threading.Event()
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-{os.getpid()}-{free_port()}")
+        self.client.on_connect = lambda client, *_: client.subscribe([(topic, 1) for topic in topics])
+        self.client.on_subscribe = lambda *_: self._subscribed.set()
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        if not self._subscribed.wait(10):
+            raise SystemExit("the benchmark's subscriber could not subscribe")
+
+    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self.counts[message.topic] += 1
+            self.first_seen.setdefault(message.topic, now)
+            if message.topic.endswith(self.keep_payloads_of) and self.keep_payloads_of:
+                self.payloads.append((message.topic, bytes(message.payload)))
+
+    def total(self, prefix: str = "") -> int:
+        with self._lock:
+            return sum(n for topic, n in self.counts.items() if topic.startswith(prefix))
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def outbox_depth(config: Path) -> Optional[int]:
+    """``edge-agent status --json``'s outbox depth, as an operator would read it."""
+    result = subprocess.run(
+        [sys.executable, "-m", "edge_agent", "status", "-c", str(config), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if result.returncode != 0:
+        return None
+    return int(json.loads(result.stdout)["outbox"]["depth"])
