@@ -11,6 +11,7 @@ durable queue of the same name as its namespace.
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Callable, Optional
 
 from edge_agent.model import Action, Clock, Event
@@ -57,7 +58,7 @@ class StoreContext:
     def queue_action(self, action: Action) -> bool:
         """Journal ``action`` (state "received") for the action runner; False for a redelivery."""
         payload = action.to_json()
-        with self._store.atomic():  # journalled and its action.received owed, or neither
+        with self.atomic():  # journalled and its action.received owed, or neither
             if not self._store.journal_record(action.id, action.source, action.type, payload):
                 log.info(
                     "%s: action %s (%s) seen before, not queued again", self.endpoint, action.id, action.type
@@ -74,6 +75,9 @@ class StoreContext:
 
     def emit(self, event_type: str, data: dict[str, Any]) -> None:
         self._on_event(Event.new(event_type, data, self.clock))
+
+    def atomic(self) -> AbstractContextManager[None]:
+        return self._store.atomic()  # an emitted event goes to the outbox of this same store
 
     def backlog_push(self, item: dict[str, Any]) -> int:
         return int(self._store.queue_push(self._namespace, item) or 0)
@@ -129,6 +133,9 @@ class MemoryContext:
 
     def emit(self, event_type: str, data: dict[str, Any]) -> None:
         self.events.append((event_type, dict(data)))
+
+    def atomic(self) -> AbstractContextManager[None]:
+        return nullcontext()  # nothing here outlives the process anyway
 
     def backlog_push(self, item: dict[str, Any]) -> int:
         item_id = max(self.backlog, default=0) + 1

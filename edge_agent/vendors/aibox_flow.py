@@ -155,17 +155,18 @@ class AiBoxAdapter:
         if excess <= 0:
             return
         dropped = self.context.backlog_items(excess)
-        for entry in dropped:
-            self.context.backlog_remove(entry.id)
-        total = int(self.context.get("dropped_events") or 0) + len(dropped)
-        self.context.update({"dropped_events": total})
         ids = [_event_id(entry) for entry in dropped]
+        total = int(self.context.get("dropped_events") or 0) + len(dropped)
+        with self.context.atomic():  # a drop nobody is told of would be a silent loss
+            for entry in dropped:
+                self.context.backlog_remove(entry.id)
+            self.context.update({"dropped_events": total})
+            self.context.emit(
+                "aibox.backlog_dropped",
+                {"endpoint": self.endpoint, "event_ids": ids, "dropped_total": total, "limit": BACKLOG_LIMIT},
+            )
         notes.append(f"backlog full ({BACKLOG_LIMIT}): dropped the oldest event(s) {ids}")
         log.warning("%s: AI-box backlog full, dropped the oldest event(s) %s", self.endpoint, ids)
-        self.context.emit(
-            "aibox.backlog_dropped",
-            {"endpoint": self.endpoint, "event_ids": ids, "dropped_total": total, "limit": BACKLOG_LIMIT},
-        )
 
     def _send_order(self, live: Optional[BacklogItem], mode: str) -> list[BacklogItem]:
         live_id = live.id if live is not None else None
@@ -238,14 +239,20 @@ class AiBoxAdapter:
                     {"strategy": ack.strategy, "strategy_digest": digest, "strategy_at": format_utc(now)}
                 )
                 strategy_changed = True
-        if changes:
-            self.context.update(changes)
+        with self.context.atomic():  # the new digest is saved only with the event that tells of it
+            if changes:
+                self.context.update(changes)
+            if strategy_changed:
+                self.context.emit(
+                    "aibox.strategy",
+                    {
+                        "endpoint": self.endpoint,
+                        "strategy": ack.strategy,
+                        "digest": changes["strategy_digest"],
+                    },
+                )
         if strategy_changed:
             log.info("%s: new strategy from the platform (%s)", self.endpoint, changes["strategy_digest"])
-            self.context.emit(
-                "aibox.strategy",
-                {"endpoint": self.endpoint, "strategy": ack.strategy, "digest": changes["strategy_digest"]},
-            )
         return strategy_changed
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Awaitable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Optional, Protocol
 
@@ -173,6 +174,13 @@ class VendorContext(Protocol):
 
     def emit(self, event_type: str, data: dict[str, Any]) -> None:
         """Publish an event (``firmware.available``, ``config.applied`` ...)."""
+
+    def atomic(self) -> AbstractContextManager[None]:
+        """State written and events emitted inside happen together: a crash keeps all or none.
+
+        For state that records "already told": saved without its event, a restart would
+        never tell again; the event without the state, it would tell twice.
+        """
 
     def backlog_push(self, item: dict[str, Any]) -> int:
         """Append ``item`` to this endpoint's backlog (durable when this returns); its id."""

@@ -218,11 +218,12 @@ class XyteAdapter:
         ignored = sorted(key for key in config if key not in applied)
         pending = dict(self.context.get("device_update") or {})
         pending["config_version"] = version
-        self.context.update({"config": config, "config_version": version, "device_update": pending})
-        self.context.emit(
-            "config.applied",
-            {"endpoint": self.endpoint, "version": version, "applied": applied, "ignored": ignored},
-        )
+        with self.context.atomic():  # the version is taken only with its config.applied owed
+            self.context.update({"config": config, "config_version": version, "device_update": pending})
+            self.context.emit(
+                "config.applied",
+                {"endpoint": self.endpoint, "version": version, "applied": applied, "ignored": ignored},
+            )
         steps.append(f"config version {version} applied")
         await self._retry_device_update(registration, send, steps)
 
@@ -292,16 +293,17 @@ class XyteAdapter:
         known = [v for v in (stored, self.config.firmware_version) if isinstance(v, str) and version_key(v)]
         if any(not is_newer(offered, version) for version in known):
             return
-        self.context.update({"latest_ver": offered})
-        self.context.emit(
-            "firmware.available",
-            {
-                "endpoint": self.endpoint,
-                "version": offered,
-                "file_id": flags.latest_fw_file_id,
-                "current_version": self.config.firmware_version,
-            },
-        )
+        with self.context.atomic():  # "told once" is recorded only with the telling
+            self.context.update({"latest_ver": offered})
+            self.context.emit(
+                "firmware.available",
+                {
+                    "endpoint": self.endpoint,
+                    "version": offered,
+                    "file_id": flags.latest_fw_file_id,
+                    "current_version": self.config.firmware_version,
+                },
+            )
         steps.append(f"firmware {offered} available")
 
 

@@ -262,15 +262,16 @@ class YeastarAdapter:
 
     def _lock_out(self, now: datetime) -> None:
         until = now + LOCKOUT
-        self.context.update({"locked_until": until.timestamp()})
+        with self.context.atomic():  # the lock-out is kept only together with the event owed for it
+            self.context.update({"locked_until": until.timestamp()})
+            self.context.emit(
+                "yeastar.locked_out",
+                {"endpoint": self.endpoint, "until": format_utc(until), "username": self.config.username},
+            )
         log.error(
             "%s: the PBX locked us out after repeated failed logins; no login before %s",
             self.endpoint,
             format_utc(until),
-        )
-        self.context.emit(
-            "yeastar.locked_out",
-            {"endpoint": self.endpoint, "until": format_utc(until), "username": self.config.username},
         )
 
     async def _logout(self, send: Send) -> Reply:

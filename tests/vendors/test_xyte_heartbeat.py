@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 from vendor_helpers import HARDWARE_KEY, Harness, xyte_table
 
+from edge_agent.errors import StoreError
 from edge_agent.heartbeat import state_namespace
 from edge_agent.simulators.base import Fault, SimulatorServer
 from edge_agent.simulators.xyte import XyteSimulator
@@ -290,3 +291,29 @@ def test_a_result_the_hub_no_longer_wants_is_reported_once_then_forgotten(
     updates = [r for r in server.requests if r.method == "POST" and r.path.endswith("/command")]
     assert [r.json()["status"] for r in updates] == ["in_progress", "done", "done"]  # ours sent once
     assert state(harness).get("commands") == {}
+
+
+def test_a_firmware_notice_the_store_could_not_take_is_told_on_the_next_beat(
+    xyte_sim: Xyte, harness_factory: Any
+) -> None:
+    """"Told once" is saved only with the event: a full disk must not swallow the notice for good."""
+    app, server = xyte_sim
+    harness = harness_factory(xyte_table(server.url))
+    harness.beat("xy")
+    app.set_firmware("1.9.9")
+    record, refused = harness.recorder.on_event, []
+
+    def disk_full_once(event: Any) -> None:
+        if event.type == "firmware.available" and not refused:
+            refused.append(event)
+            raise StoreError("store agent.db: database or disk is full")  # as outbox_add says it
+        record(event)
+
+    harness.recorder.on_event = disk_full_once  # type: ignore[method-assign]
+    harness.restart()  # the engine picks up the failing event sink
+    first = harness.beat("xy")
+    assert refused and not harness.recorder.events_of("firmware.available")
+    assert "latest_ver" not in state(harness), first
+    harness.beat("xy")
+    assert [e.data["version"] for e in harness.recorder.events_of("firmware.available")] == ["1.9.9"]
+    assert state(harness)["latest_ver"] == "1.9.9"
