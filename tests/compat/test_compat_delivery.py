@@ -150,8 +150,8 @@ def test_after_an_outage_the_device_is_online_with_only_its_latest_state_and_hea
         )
 
         late = await asyncio.to_thread(watch, engine.port, [state, status])
-        retained = await asyncio.to_thread(late.wait_for, "the retained state", lambda s: late.last(state))
-        assert retained.retain and retained.json()["cpu_percent"] == 30.0
+        retained = await asyncio.to_thread(late.wait_retained, state)
+        assert retained.json()["cpu_percent"] == 30.0
         late.publish(f"{base}/cmd", b'{"id": "after-outage", "type": "MESSAGE"}')  # subscribed again?
         await asyncio.to_thread(
             watcher.wait_for, "the command's receipt", lambda s: watcher.events(events, "command.received")

@@ -127,6 +127,18 @@ class Watcher:
             matching = [m for m in self.seen if m.topic == topic]
         return matching[-1] if matching else None
 
+    def wait_retained(self, topic: str, timeout: float = WAIT) -> Seen:
+        """Wait for a retained copy on ``topic``: what a subscriber arriving late must find.
+
+        Not simply the latest message: the agent may publish a live one just after the
+        retained copy was delivered, and that one rightly carries no retain flag.
+        """
+
+        def retained(seen: list[Seen]) -> Optional[Seen]:
+            return next((m for m in seen if m.topic == topic and m.retain), None)
+
+        return self.wait_for(f"a retained message on {topic}", retained, timeout)
+
     def wait_last(self, topic: str, payload: bytes, timeout: float = WAIT) -> Seen:
         """Wait until the latest message on ``topic`` is ``payload``."""
 

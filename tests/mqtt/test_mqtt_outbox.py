@@ -144,9 +144,9 @@ def test_after_a_broker_restart_the_device_is_online_again_with_only_its_latest_
         await asyncio.to_thread(watcher.wait_last, "edge/dev-r/metrics/cpu_percent", b"30.0")
 
         late = await asyncio.to_thread(watch, broker.port, ["edge/dev-r/#"])
-        state = await asyncio.to_thread(late.wait_for, "retained state", lambda s: late.last(STATE))
-        assert state.retain and state.json()["cpu_percent"] == 30.0
-        assert (await asyncio.to_thread(late.wait_last, STATUS, b"online")).retain
+        state = await asyncio.to_thread(late.wait_retained, STATE)
+        assert state.json()["cpu_percent"] == 30.0
+        assert (await asyncio.to_thread(late.wait_retained, STATUS)).payload == b"online"
         late.publish(CMD, b'{"id": "after-restart", "type": "MESSAGE"}')  # re-subscribed?
         await asyncio.to_thread(
             watcher.wait_for, "the command's receipt", lambda s: watcher.events(EVENTS, "command.received")
