@@ -239,9 +239,10 @@ class AiBoxAdapter:
                     {"strategy": ack.strategy, "strategy_digest": digest, "strategy_at": format_utc(now)}
                 )
                 strategy_changed = True
+        if not changes:
+            return False  # the usual Ack: nothing to write, no transaction opened
         with self.context.atomic():  # the new digest is saved only with the event that tells of it
-            if changes:
-                self.context.update(changes)
+            self.context.update(changes)
             if strategy_changed:
                 self.context.emit(
                     "aibox.strategy",

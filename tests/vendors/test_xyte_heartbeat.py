@@ -296,7 +296,7 @@ def test_a_result_the_hub_no_longer_wants_is_reported_once_then_forgotten(
 def test_a_firmware_notice_the_store_could_not_take_is_told_on_the_next_beat(
     xyte_sim: Xyte, harness_factory: Any
 ) -> None:
-    """ "Told once" is saved only with the event: a full disk must not swallow the notice for good."""
+    """The offer is recorded as told only with its event: a full disk must not swallow it for good."""
     app, server = xyte_sim
     harness = harness_factory(xyte_table(server.url))
     harness.beat("xy")
