@@ -7,8 +7,9 @@ display was put in: ``On``, ``Standby``, ``Suspend`` or ``Off``. A desktop's scr
 "awake or standby" as the IPTV heartbeat's ``awakeState`` means it. The files are
 world-readable: no privilege, no process.
 
-Only connectors whose ``status`` says ``connected`` count (an unplugged second HDMI port
-reads ``Off`` too); the device is awake when any connected display is ``On``. With no
+Only connectors whose ``status`` says ``connected`` count: an unplugged second HDMI port
+reads ``Off`` too, and connectors that cannot sense a display (a Pi 5's writeback, a
+composite output) say ``unknown``. The device is awake when any connected display is ``On``. With no
 display connected, or none known, ``awake`` is unavailable with the reason (a headless
 Pi has no standby to tell). Android does not let apps read ``/sys/class/drm`` and keeps
 the screen state behind ``dumpsys power`` (DUMP permission) or root, so on Termux it is
@@ -39,7 +40,7 @@ def read_awake(host: HostPaths) -> bool:
         raise SensorUnavailable(f"no display connector in {DRM_DIR}")
     states: list[bool] = []
     for connector in connectors[:MAX_CONNECTORS]:
-        if _optional(host, f"{connector}/status") == "disconnected":
+        if _optional(host, f"{connector}/status") != "connected":
             continue
         value = host.read_line(f"{connector}/dpms")
         if value not in DPMS_STATES:

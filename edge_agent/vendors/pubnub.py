@@ -233,6 +233,8 @@ class PubNubAdapter:
             "state": state,
             "presence": body.get("message"),
         }
+        if self.clock_offset_s:
+            summary["clock_offset_s"] = self.clock_offset_s  # what the server's Date corrected
         return Reply(status=response.status, summary=summary, skipped=tuple(notes))
 
     def _timestamp(self) -> int:

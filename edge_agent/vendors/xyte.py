@@ -28,8 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from dataclasses import dataclass, fields
 from typing import Any, Optional
 
 from edge_agent.config import XyteConfig
@@ -48,11 +47,7 @@ MIN_INTERVAL = 1.0
 MAX_INTERVAL = 86400.0
 MAX_MESSAGE = 500  # a telemetry message is one line for a person, not a log
 # The metrics whose loss makes the device degraded: every Snapshot key but its bookkeeping.
-TRACKED_METRICS = tuple(
-    key
-    for key in Snapshot(timestamp=datetime.now(timezone.utc)).to_json()
-    if key not in ("timestamp", "unavailable")
-)
+TRACKED_METRICS = tuple(f.name for f in fields(Snapshot) if f.name not in ("timestamp", "unavailable"))
 
 
 @dataclass(frozen=True)

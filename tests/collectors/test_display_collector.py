@@ -28,10 +28,11 @@ def test_the_dpms_state_of_the_connected_display_says_awake_or_standby(
 
 
 def test_a_headless_device_leaves_awake_out_with_the_reason(tree: Tree) -> None:
-    connector(tree, "card0-HDMI-A-1", "Off", status="disconnected")
+    connector(tree, "card1-HDMI-A-1", "Off", status="disconnected")
+    connector(tree, "card1-Writeback-1", "Off", status="unknown")  # a Pi 5's, never a display
     snapshot = collector_for(tree.root, platform="linux").collect()
     assert snapshot.awake is None
-    assert snapshot.unavailable["awake"] == "no display connected (card0-HDMI-A-1)"
+    assert snapshot.unavailable["awake"] == "no display connected (card1-HDMI-A-1, card1-Writeback-1)"
 
 
 def test_no_drm_at_all_and_android_say_why(tree: Tree) -> None:
