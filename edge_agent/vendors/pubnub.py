@@ -255,12 +255,16 @@ class PubNubAdapter:
             log.warning("%s: ignoring a Date header %d s from our clock", self.endpoint, measured)
             return None
         if abs(measured - self.clock_offset_s) >= CLOCK_STEP_S:
-            log.warning(
-                "%s: our clock is %d s %s PubNub's (from its Date header); signing with its time",
-                self.endpoint,
-                abs(measured),
-                "behind" if measured > 0 else "ahead of",
-            )
+            if abs(measured) < CLOCK_STEP_S:
+                log.info("%s: our clock agrees with PubNub's again (from its Date header)", self.endpoint)
+                measured = 0
+            else:
+                log.warning(
+                    "%s: our clock is %d s %s PubNub's (from its Date header); signing with its time",
+                    self.endpoint,
+                    abs(measured),
+                    "behind" if measured > 0 else "ahead of",
+                )
             self.clock_offset_s = measured
         return round(sent - server)
 

@@ -275,3 +275,22 @@ def test_a_403_that_is_not_the_clock_says_so_and_is_not_sent_twice(
     assert len(server.requests) == 1
     (denied,) = harness.recorder.events_of("pubnub.access_denied")
     assert abs(denied.data["clock_skew_s"]) <= 1 and "hint" not in denied.data
+
+
+def test_when_ntp_sets_the_clock_right_the_correction_is_dropped_after_one_refusal(
+    presence: tuple[PubNubSimulator, SimulatorServer, SimClock], harness_factory: Any
+) -> None:
+    app, server, sim_clock = presence
+    device_clock = FakeClock(START - timedelta(seconds=SKEW_S))  # booted with a stale clock
+    harness = harness_factory(pubnub_table(server.url, channels='["lobby"]'))
+    harness.clock = device_clock
+    harness.restart()
+    skewed = beat(harness)
+    assert skewed.ok and skewed.reply is not None and skewed.reply.summary["clock_offset_s"] == SKEW_S
+    device_clock.advance(SKEW_S + 149)  # NTP steps the clock right, between two beats
+    sim_clock.advance(149)
+    fixed = beat(harness)
+    assert fixed.ok and fixed.reply is not None and "clock_offset_s" not in fixed.reply.summary
+    assert len(app.signature_failures) == 2  # one refusal per jump, each followed by a success
+    assert abs(int(server.requests[-1].arg("timestamp") or 0) - int(sim_clock.timestamp())) <= 1
+    assert app.occupants("lobby") == ["tablet-1"]
