@@ -79,6 +79,7 @@ class Snapshot:
     mac: Optional[str] = None
     rtt_ms: Optional[float] = None
     packet_loss_percent: Optional[float] = None
+    awake: Optional[bool] = None  # the display is on (True) or in standby (False)
     apps: dict[str, AppInfo] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
 
@@ -103,6 +104,7 @@ class Snapshot:
             "mac": self.mac,
             "rtt_ms": self.rtt_ms,
             "packet_loss_percent": self.packet_loss_percent,
+            "awake": self.awake,
             "apps": {name: app.to_json() for name, app in self.apps.items()},
             "unavailable": dict(self.unavailable),
         }

@@ -26,6 +26,7 @@ from edge_agent.collectors.base import Collector, CollectorContext, CollectorFac
 from edge_agent.collectors.battery import BatteryCollector
 from edge_agent.collectors.commands import CommandRunner
 from edge_agent.collectors.cpu import CpuCollector
+from edge_agent.collectors.display import DisplayCollector
 from edge_agent.collectors.host import HostPaths, detect_platform
 from edge_agent.collectors.memory import MemoryCollector
 from edge_agent.collectors.network import NetworkCollector
@@ -59,6 +60,7 @@ COLLECTORS: Mapping[str, CollectorFactory] = {
     "uptime": UptimeCollector,
     "network": NetworkCollector,
     "rtt": RttCollector,
+    "display": DisplayCollector,
     "apps": AppsCollector,
 }
 

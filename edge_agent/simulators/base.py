@@ -245,7 +245,12 @@ def _make_handler(server: SimulatorServer) -> Callable[..., BaseHTTPRequestHandl
                 return
             else:
                 response = SimResponse(500, f"unknown fault {fault.kind}".encode())
-            self.send_response(response.status)
+            if any(name.lower() == "date" for name in response.headers):
+                # The app keeps its own (simulated) clock: its Date, not a second one from the host's.
+                self.send_response_only(response.status)
+                self.send_header("Server", self.version_string())
+            else:
+                self.send_response(response.status)
             for name, value in response.headers.items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(response.body)))

@@ -23,10 +23,20 @@ that is not a positive integer, a repeated query key, a ``state`` that is not a 
 object, and a request naming neither a channel nor a group are 400 with a
 ``{"status": 400, "error": true, "message": ..., "service": "Presence"}`` body; another
 method is 405 and another path 404; a malformed timestamp counts as a signature failure.
-A ``state`` whose root keys all name the request's channels or groups (with object values)
-is per channel, any other object applies to every channel of the request; state is
-dropped on timeout. Replay rejection (the same timestamp and signature twice) is off
-unless ``add_keyset(..., reject_replays=True)``. JSONP ``callback`` is not supported.
+``state`` must be an object keyed by channel or channel-group name, each value an object
+(the seed: "an object with root keys associated with each channel you are setting state
+for", even for one channel; the Python SDK's ``StateManager.state_payload`` keys by channel
+and by group alike [SRC]); a key naming neither a channel nor a group of the request, or a
+value that is not an object, is 400 (the unkeyed ``{"mood": "calm"}`` form included). A
+name that is both a channel and a group of the request sets both. State is dropped on
+timeout.
+
+Clock: the ±60 s window is checked against the simulator's own clock, and every answer
+carries a ``Date`` header from that same clock (the live service sends one; a client whose
+clock is off can correct its ``timestamp`` from it).
+
+Replay rejection (the same timestamp and signature twice) is off unless
+``add_keyset(..., reject_replays=True)``. JSONP ``callback`` is not supported.
 
 Query values are taken as the base server decodes them (``+`` reads as a space), so a
 client must percent-encode ``+`` (as ``enc`` does) for its signature to match.
@@ -38,7 +48,8 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from typing import Any, NoReturn, Optional
 from urllib.parse import unquote
 
@@ -181,19 +192,19 @@ class PubNubSimulator:
     # -- the endpoint -----------------------------------------------------------------------
 
     def handle(self, request: SimRequest) -> SimResponse:
+        now = self.clock.now()
         match = _HEARTBEAT_PATH.fullmatch(request.raw_path)
         if match is None:
-            return _answer(404, _error(404, "Not Found"))
+            return _answer(404, _error(404, "Not Found"), now)
         if request.method != "GET":
-            return _answer(405, _error(405, "Method Not Allowed"))
+            return _answer(405, _error(405, "Method Not Allowed"), now)
         try:
             with self._lock:
-                now = self.clock.now()
                 self._expire(now)
                 self._heartbeat(request, unquote(match["sub_key"]), match["channels"], now)
         except _Refused as refused:
-            return _answer(refused.status, refused.body)
-        return _answer(200, SUCCESS_BODY)
+            return _answer(refused.status, refused.body, now)
+        return _answer(200, SUCCESS_BODY, now)
 
     def _heartbeat(self, request: SimRequest, sub_key: str, channel_segment: str, now: datetime) -> None:
         keyset = self._keysets.get(sub_key)
@@ -304,18 +315,34 @@ def _states_by_resource(
         raise _Refused(400, _error(400, "Invalid Arguments: state is not JSON")) from None
     if not isinstance(state, dict):
         raise _Refused(400, _error(400, "Invalid Arguments: state is not a JSON object"))
-    by_name = {name: (kind, name) for kind, name in resources}
-    if state and all(key in by_name and isinstance(item, dict) for key, item in state.items()):
-        return {by_name[key]: item for key, item in state.items()}
-    return {resource: state for resource in resources}
+    by_name: dict[str, list[tuple[str, str]]] = {}
+    for kind, name in resources:
+        by_name.setdefault(name, []).append((kind, name))
+    strays = [key for key in state if key not in by_name]
+    if strays:
+        raise _Refused(
+            400,
+            _error(
+                400,
+                "Invalid Arguments: state must be an object keyed by the channels and channel groups "
+                f"of the request; {strays[0][:60]!r} is neither",
+            ),
+        )
+    flat = [key for key, item in state.items() if not isinstance(item, dict)]
+    if flat:
+        raise _Refused(
+            400, _error(400, f"Invalid Arguments: the state of {flat[0][:60]!r} is not a JSON object")
+        )
+    return {resource: item for key, item in state.items() for resource in by_name[key]}
 
 
 def _error(status: int, message: str) -> dict[str, Any]:
     return {"status": status, "error": True, "message": message, "service": "Presence"}
 
 
-def _answer(status: int, body: dict[str, Any]) -> SimResponse:
-    return SimResponse(status, json.dumps(body).encode("utf-8"), dict(_HEADERS))
+def _answer(status: int, body: dict[str, Any], now: datetime) -> SimResponse:
+    headers = {**_HEADERS, "Date": format_datetime(now.astimezone(timezone.utc), usegmt=True)}
+    return SimResponse(status, json.dumps(body).encode("utf-8"), headers)
 
 
 # -- the registry convention (see edge_agent/simulators/__init__.py) -----------------------

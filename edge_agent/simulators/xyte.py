@@ -16,13 +16,18 @@ What the simulator enforces, and where each rule comes from:
   MACs compare without case or separators [INFERRED].
 - [DOC device-authentication] every hub route needs ``Authorization: <access_key>``, the
   raw key with no "Bearer": a wrong or missing key answers 401 ``{"error": "Not
-  authorized"}``. A deleted device answers 401 ``{"error": "Not found"}``: 401 because the
-  issue asks for "401 after deletion" and the sample agent re-registers on 401/403, the
-  body because the C++ client observed it for deleted devices [SRC]. Unknown paths answer
-  404, a known path with the wrong method 405 [INFERRED statuses].
+  authorized"}``. A deleted device answers ``{"error": "Not found"}`` (the body the C++
+  client observed for deleted devices [SRC]) with 401 by default (the sample agent
+  re-registers on 401/403 [SRC]) or 404 (protocols.md 2.8) when deleted with
+  ``delete_device(id, status=404)``: a client must re-register on either. Unknown paths
+  answer 404, a known path with the wrong method 405 [INFERRED statuses].
 - [DOC send-telemetry] telemetry needs ``status`` (online/offline/error); it joins the
   telemetries; ``override: true`` replaces the stored state; the reply's flags and
-  versions are computed from the server's state.
+  versions are computed from the server's state. ``message`` (free text, in the seed's
+  ``status: "error"`` example) must be a string when present, and is kept.
+  [INFERRED] :meth:`XyteSimulator.refuse_telemetry` makes the next telemetries answer 200
+  with ``success: false`` and a ``message`` (the reply's ``success`` field is documented,
+  what comes with a false one is not): such a telemetry is not stored.
 - [DOC get-config, device-model-versioning] Get Config answers the v1.0.7 shape
   ``{name, version, last_updated, config, device_id}``. A device POSTing its config
   stores it and bumps the version when it differs [INFERRED]; the body may be the whole
@@ -106,6 +111,7 @@ class XyteSimulator:
         self._devices: dict[str, XyteDevice] = {}
         self._files: dict[str, XyteFile] = {}
         self._latest_file: Optional[str] = None
+        self._refusals: list[str] = []  # messages of the next telemetries answered success: false
 
     # ----------------------------------------------------------------- test hooks
 
@@ -176,10 +182,20 @@ class XyteSimulator:
             if space_data_version is not None:
                 device.space_data_version = space_data_version
 
-    def delete_device(self, device_id: str) -> None:
-        """Delete the device in the portal: its key stops working, it may register again."""
+    def delete_device(self, device_id: str, *, status: int = 401) -> None:
+        """Delete the device in the portal: its key stops working (``status``: 401 or 404
+        with ``{"error": "Not found"}``), it may register again."""
+        if status not in (401, 404):
+            raise ValueError("a deleted device answers 401 or 404")
         with self._lock:
-            self._device(device_id).deleted = True
+            device = self._device(device_id)
+            device.deleted = True
+            device.deleted_status = status
+
+    def refuse_telemetry(self, times: int = 1, message: str = "Telemetry rejected") -> None:
+        """Answer the next ``times`` telemetries with 200 and ``success: false`` (not stored)."""
+        with self._lock:
+            self._refusals.extend([message] * times)
 
     def command_history(self, device_id: str) -> list[dict[str, Any]]:
         """Every command queued for the device, oldest first, with its status and reports."""
@@ -254,7 +270,7 @@ class XyteSimulator:
         if device is None or not hmac.compare_digest(key.encode(), device.access_key.encode()):
             return SimResponse.json(NOT_AUTHORIZED, 401)
         if device.deleted:
-            return SimResponse.json(NOT_FOUND, 401)
+            return SimResponse.json(NOT_FOUND, device.deleted_status)
         if self.rate_limit is not None:
             now = self.clock.timestamp()
             if not within_limit(device.call_times, now, self.rate_window, self.rate_limit):
@@ -296,11 +312,15 @@ class XyteSimulator:
 
     def _telemetry(self, request: SimRequest, device: XyteDevice) -> SimResponse:
         body = _required_object(request)
+        latest = self._files.get(self._latest_file) if self._latest_file else None
+        if self._refusals:
+            reply = device.telemetry_reply(latest)
+            reply.update({"success": False, "message": self._refusals.pop(0)})
+            return SimResponse.json(reply)
         device.apply_telemetry(body)
         device.telemetries.append(dict(body))
         if self.history_limit is not None and len(device.telemetries) > self.history_limit:
             del device.telemetries[: -self.history_limit]
-        latest = self._files.get(self._latest_file) if self._latest_file else None
         return SimResponse.json(device.telemetry_reply(latest))
 
     def _get_config(self, request: SimRequest, device: XyteDevice) -> SimResponse:

@@ -141,6 +141,7 @@ class XyteDevice:
     mac: Optional[str] = None
     cloud_id: Optional[str] = None
     deleted: bool = False
+    deleted_status: int = 401  # what a deleted device's calls are answered with (401 or 404)
     properties: dict[str, Any] = field(default_factory=dict)  # name, details, ... (Update Device)
     telemetry_state: dict[str, Any] = field(default_factory=dict)
     telemetries: list[dict[str, Any]] = field(default_factory=list)
@@ -220,6 +221,8 @@ class XyteDevice:
             raise StateRuleError(400, "telemetries must be an object")
         if "timestamp" in body and not isinstance(body["timestamp"], str):
             raise StateRuleError(400, "timestamp must be an ISO-8601 string")
+        if "message" in body and not isinstance(body["message"], str):
+            raise StateRuleError(400, "message must be a string")
         if body.get("override") is True:
             self.telemetry_state = {}
         self.telemetry_state.update(telemetries)

@@ -7,10 +7,22 @@ with a secret key, also a fresh ``timestamp`` and a v2 ``signature`` on every re
 joined with literal commas, sorted and without repeats as the Python SDK does; a request
 for channel groups only has the literal ``,`` as its channel segment.
 
-``state`` announces the snapshot keys named in the config as compact JSON: the object
-itself for one channel, keyed by channel name for several (the REST doc's
-"MultipleChannel" form). Missing or non-finite values are left out; no value at all
-means no ``state`` parameter.
+``state`` announces the snapshot keys named in the config as compact JSON, always keyed by
+each channel and each channel group it is set for, even when there is only one (the seed:
+"an object with root keys associated with each channel you are setting state for"; the
+Python SDK's heartbeat sends ``StateManager.state_payload()``, keyed by channel and group
+name alike). Missing or non-finite values are left out; no value at all means no ``state``
+parameter.
+
+Clock: with a secret key every request carries ``timestamp``, which PubNub refuses more than
+60 s from its own time. A Pi without a real-time clock boots with a stale clock, so the
+adapter keeps an offset to the server's clock, learnt from the ``Date`` header of every
+reply (the live service sends one), and signs with the corrected time. A 403 whose ``Date``
+shows the timestamp was off by more than the window is announced as clock skew
+(``clock_skew_s`` and a ``hint`` in ``pubnub.access_denied``) and the request is sent again
+at once with the corrected time, so a skewed clock costs one refused request, not a
+30-minute forbidden pause. The offset lives in memory only: after a reboot the clock is
+stale by a different amount (or already NTP-synced), so a stored offset would be wrong.
 
 The query is sent exactly as it is signed (sorted, every value encoded the same way), so
 what the server re-derives from the wire is what was signed. Replies: 200 is presence
@@ -23,8 +35,11 @@ are retried with backoff.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Mapping
+from datetime import timezone
+from email.utils import parsedate_to_datetime
 from importlib import metadata
 from typing import Any, ClassVar, Optional
 
@@ -45,6 +60,12 @@ from edge_agent.vendors.types import (
 )
 
 VENDOR = "pubnub"
+TIMESTAMP_WINDOW_S = 60  # seed: "no more than ± 60 seconds offset from NTP"
+SKEW_SUSPECT_S = TIMESTAMP_WINDOW_S - 5  # a 403 this far off (Date has whole seconds) is the clock
+CLOCK_STEP_S = 2  # the offset follows the server only past this much disagreement
+MAX_CLOCK_OFFSET_S = 100 * 365 * 86400  # beyond this a Date header is nonsense, not a clock
+
+log = logging.getLogger(__name__)
 
 
 def _version() -> str:
@@ -83,10 +104,8 @@ def presence_state(config: PubNubConfig, snapshot: Optional[Snapshot]) -> tuple[
             chosen[key] = known[key]
     if not chosen:
         return None, notes
-    channels = sorted(set(config.channels))
-    if len(channels) > 1:
-        return {channel: chosen for channel in channels}, notes
-    return chosen, notes
+    names = sorted(set(config.channels)) + sorted(set(config.channel_groups))
+    return {name: chosen for name in names}, notes
 
 
 def heartbeat_params(
@@ -152,6 +171,22 @@ def denial(response: HttpResponse) -> dict[str, Any]:
     return found
 
 
+def server_time(response: HttpResponse) -> Optional[float]:
+    """The server's clock from the reply's ``Date`` header (Unix seconds), None when absent or unreadable."""
+    text = response.headers.get("date", "")
+    if not text or len(text) > 64:
+        return None
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if moment is None:
+        return None
+    if moment.tzinfo is None:  # RFC 9110 dates are GMT; an odd form without a zone still is
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
 class PubNubAdapter:
     """One PubNub Presence endpoint: keep ``uuid`` present on the configured channels and groups."""
 
@@ -162,6 +197,7 @@ class PubNubAdapter:
         self.endpoint = endpoint
         self.config = config
         self.context = context
+        self.clock_offset_s = 0  # server clock minus ours, from the replies' Date headers
 
     def uuid(self) -> str:
         """The configured uuid, else the device id (protocols.md 5.2: 1 to 92 characters)."""
@@ -178,10 +214,17 @@ class PubNubAdapter:
 
     async def beat(self, snapshot: Optional[Snapshot], send: Send, *, final: bool = False) -> Reply:
         state, notes = presence_state(self.config, snapshot)
-        response = await send(heartbeat_request(self.config, self.uuid(), state, self._timestamp()))
+        timestamp = self._timestamp()
+        response = await send(heartbeat_request(self.config, self.uuid(), state, timestamp))
+        skew = self._learn_clock(response, timestamp)
         if response.status == 403:
-            refused = denial(response)
-            self.context.emit("pubnub.access_denied", {"endpoint": self.endpoint, **refused})
+            skewed = self._announce_denial(response, skew)
+            if skewed:  # the clock was the cause: once more at once, with the server's time
+                timestamp = self._timestamp()
+                response = await send(heartbeat_request(self.config, self.uuid(), state, timestamp))
+                skew = self._learn_clock(response, timestamp)
+                if response.status == 403:
+                    self._announce_denial(response, skew, retry=False)
         body = decode(response)
         summary = {
             "uuid": self.uuid(),
@@ -190,7 +233,54 @@ class PubNubAdapter:
             "state": state,
             "presence": body.get("message"),
         }
+        if self.clock_offset_s:
+            summary["clock_offset_s"] = self.clock_offset_s  # what the server's Date corrected
         return Reply(status=response.status, summary=summary, skipped=tuple(notes))
 
     def _timestamp(self) -> int:
-        return int(self.context.clock.now().timestamp())
+        """The signing timestamp: our clock, corrected by what the server's replies said of theirs."""
+        return int(self.context.clock.now().timestamp()) + self.clock_offset_s
+
+    def _learn_clock(self, response: HttpResponse, sent: int) -> Optional[int]:
+        """Take the server's clock from the reply; returns how far ``sent`` was from it (s), if known.
+
+        ``Date`` has whole seconds and arrives a round trip late, so the offset moves only
+        when it is off by :data:`CLOCK_STEP_S` or more: a second of jitter never churns it.
+        """
+        server = server_time(response)
+        if server is None:
+            return None
+        measured = round(server - self.context.clock.now().timestamp())
+        if abs(measured) > MAX_CLOCK_OFFSET_S:
+            log.warning("%s: ignoring a Date header %d s from our clock", self.endpoint, measured)
+            return None
+        if abs(measured - self.clock_offset_s) >= CLOCK_STEP_S:
+            if abs(measured) < CLOCK_STEP_S:
+                log.info("%s: our clock agrees with PubNub's again (from its Date header)", self.endpoint)
+                measured = 0
+            else:
+                log.warning(
+                    "%s: our clock is %d s %s PubNub's (from its Date header); signing with its time",
+                    self.endpoint,
+                    abs(measured),
+                    "behind" if measured > 0 else "ahead of",
+                )
+            self.clock_offset_s = measured
+        return round(sent - server)
+
+    def _announce_denial(self, response: HttpResponse, skew: Optional[int], *, retry: bool = True) -> bool:
+        """The ``pubnub.access_denied`` event; True when the timestamp was outside the window."""
+        data: dict[str, Any] = {"endpoint": self.endpoint, **denial(response)}
+        skewed = skew is not None and self.config.secret_key is not None and abs(skew) > SKEW_SUSPECT_S
+        if skew is not None:
+            data["clock_skew_s"] = skew
+        if skewed:
+            assert skew is not None
+            data["hint"] = (
+                f"the signed timestamp was {abs(skew)} s {'ahead of' if skew > 0 else 'behind'} the "
+                f"server's clock (PubNub allows {TIMESTAMP_WINDOW_S} s): the device clock is wrong "
+                "(no NTP yet?); "
+                + ("corrected from the server's Date header and sent again" if retry else "still refused")
+            )
+        self.context.emit("pubnub.access_denied", data)
+        return skewed

@@ -2,8 +2,10 @@
 
 The request carries the session ``token`` and every statistic the device can tell,
 typed as the seed says (``cpuUsage`` is a String, ``freeMemory`` 0-100,
-``temperatureZones`` a comma-separated String, ``appStatus`` keyed by package). A
-statistic the device lacks is left out rather than sent as null.
+``temperatureZones`` a comma-separated String, ``awakeState`` a Boolean (the display's
+DPMS state), ``appStatus`` keyed by package with each app's ``name`` where the platform
+tells it). A statistic the device lacks is left out rather than sent as null; why is in
+the snapshot's ``unavailable``.
 
 The reply is a JSON array of actions without ids. Each gets a stable id, the endpoint
 name plus a hash of the action's canonical JSON (its type, date and payload), so the same
@@ -92,6 +94,8 @@ def statistics(snapshot: Snapshot, apps: list[str]) -> dict[str, Any]:
     _put_number(stats, "batteryState", snapshot.battery_percent)
     if snapshot.charging is not None:
         stats["chargingState"] = snapshot.charging
+    if snapshot.awake is not None:
+        stats["awakeState"] = snapshot.awake
     zones = [_number_text(value) for value in snapshot.temperatures.values() if math.isfinite(value)]
     if zones:
         stats["temperatureZones"] = ",".join(zones)

@@ -9,17 +9,30 @@ Ids (device, command, license) are opaque strings (the docs call some of them in
 but every example is a UUID). ``config_version`` is an integer in the telemetry reply;
 it is sent back as an integer in Update Device, which the simulator accepts as the docs
 allow both [INFERRED].
+
+Delivery: a telemetry counts only when the hub says ``success: true`` (or says nothing of
+it): a reply with ``success: false`` is a :class:`VendorTransportError` carrying the hub's
+message, retried with backoff like a 5xx. The hub answers a deleted device 401/403 or 404
+``{"error": "Not found"}`` (protocols.md 2.5, 2.8): on the telemetry call a 404 is a
+:class:`VendorAuthError` too, so the flow registers again as it does on 401.
+
+Status: ``online``, ``offline`` (the goodbye) or ``error`` with a ``message`` (the seed's
+values). The device says ``error`` when it is degraded, which :func:`degradation` decides
+from the snapshot alone: no snapshot at all (the collectors produce nothing), or a metric
+this device reported earlier in this run that is unavailable now (a sensor that worked
+and stopped, with the collector's reason). A metric the device never had (no battery on
+a Pi) is not a fault.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Optional
 
 from edge_agent.config import XyteConfig
-from edge_agent.errors import VendorProtocolError, VendorRejectedError
+from edge_agent.errors import VendorAuthError, VendorProtocolError, VendorRejectedError, VendorTransportError
 from edge_agent.model import Action, Snapshot, format_utc
 from edge_agent.vendors.types import (
     JSON_CONTENT_TYPE,
@@ -32,6 +45,9 @@ from edge_agent.vendors.types import (
 VENDOR = "xyte"
 MIN_INTERVAL = 1.0
 MAX_INTERVAL = 86400.0
+MAX_MESSAGE = 500  # a telemetry message is one line for a person, not a log
+# The metrics whose loss makes the device degraded: every Snapshot key but its bookkeeping.
+TRACKED_METRICS = tuple(f.name for f in fields(Snapshot) if f.name not in ("timestamp", "unavailable"))
 
 
 @dataclass(frozen=True)
@@ -116,16 +132,34 @@ def telemetry_request(
     override: bool,
     status: str,
     taken_at: str,
+    message: Optional[str] = None,
 ) -> HttpRequest:
-    """Send Telemetry: status, when it was taken (ISO 8601 with ms), the metrics, override."""
+    """Send Telemetry: status (and why, for ``error``), when it was taken (ISO 8601 with ms),
+    the metrics, override."""
     body: dict[str, Any] = {
         "status": status,
         "timestamp": taken_at,
         "telemetries": telemetries(snapshot) if snapshot is not None else {},
     }
+    if message:
+        body["message"] = message[:MAX_MESSAGE]
     if override:
         body["override"] = True
     return _hub("POST", registration, "/telemetry", body)
+
+
+def degradation(snapshot: Optional[Snapshot], seen: set[str]) -> Optional[str]:
+    """Why the device is degraded (for ``status: "error"``), or None; adds to ``seen`` the
+    metrics this snapshot has, so a later loss of one of them is noticed."""
+    if snapshot is None:
+        return "no metrics: the collectors have produced no snapshot"
+    values = snapshot.to_json()
+    seen.update(key for key in TRACKED_METRICS if values.get(key) not in (None, {}))
+    lost = [key for key in TRACKED_METRICS if key in seen and key in snapshot.unavailable]
+    if not lost:
+        return None
+    reasons = "; ".join(f"{key} unavailable: {snapshot.unavailable[key]}" for key in lost)
+    return reasons[:MAX_MESSAGE]
 
 
 def telemetries(snapshot: Snapshot) -> dict[str, Any]:
@@ -236,9 +270,24 @@ def is_already_registered(error: VendorRejectedError) -> bool:
 
 
 def decode_telemetry(response: HttpResponse) -> TelemetryReply:
-    """The telemetry reply's flags; a field of the wrong type makes the reply unusable."""
+    """The telemetry reply's flags; a field of the wrong type makes the reply unusable.
+
+    404 means the hub no longer knows the device (deleted): a VendorAuthError, as for 401,
+    so the flow registers again. ``success: false`` means the telemetry was not taken: a
+    VendorTransportError with the hub's message, so it is sent again after a backoff.
+    """
+    if response.status == 404:
+        raise VendorAuthError(
+            f"HTTP 404: {error_detail(response)} (the hub does not know this device: deleted?)", status=404
+        )
     check(response)
     body = _object(response)
+    if body.get("success") is False:
+        said = [str(body[key])[:200] for key in ("message", "error") if isinstance(body.get(key), str)]
+        raise VendorTransportError(
+            f"telemetry not accepted (success: false): {': '.join(said) or 'no reason given'}",
+            status=response.status,
+        )
     return TelemetryReply(
         config_version=_typed(body, "config_version", int),
         command=bool(_typed(body, "command", bool)),

@@ -10,8 +10,12 @@ on the first after each start); then act on what the reply says:
 5. ``new_licenses``: Get Licenses, store each, Update License;
 6. ``latest_fw_version`` above the last one we told about: one ``firmware.available`` event.
 
-A 401/403 from the hub means the device was deleted or revoked: the registration is
-wiped and the beat starts over once with a fresh one. Every step's state is written
+A 401/403 from the hub, or a 404 on the telemetry, means the device was deleted or
+revoked: the beat starts over once with a fresh registration. A telemetry answered
+``success: false`` was not delivered: the beat fails (retried with backoff, a
+``heartbeat.error`` event with the hub's message) and nothing is followed up. The status
+sent is ``error`` with a ``message`` while the device is degraded
+(:func:`edge_agent.vendors.xyte.degradation`), else ``online``. Every step's state is written
 before the next request, so a crash or a reboot in between picks up where it stopped.
 """
 
@@ -49,6 +53,7 @@ class XyteAdapter:
         self.config = config
         self.context = context
         self._override = True  # the first telemetry after each start replaces the hub's state
+        self._seen_metrics: set[str] = set()  # what this device has reported in this run
 
     # -- what the engine and the CLI call ------------------------------------------------
 
@@ -111,6 +116,9 @@ class XyteAdapter:
         stored = self.context.get("config")
         interval = xyte.config_interval(stored) if isinstance(stored, dict) else None
         summary = {"device_id": registration.device_id, "telemetry": flags.to_json(), "steps": steps}
+        degraded = xyte.degradation(snapshot, set(self._seen_metrics))
+        if degraded:
+            summary["degraded"] = degraded
         return Reply(response.status, tuple(actions), interval, summary, tuple(skipped))
 
     async def _goodbye(self, snapshot: Optional[Snapshot], send: Send) -> Reply:
@@ -125,12 +133,14 @@ class XyteAdapter:
     def _telemetry_request(
         self, snapshot: Optional[Snapshot], registration: Registration, *, final: bool = False
     ) -> HttpRequest:
+        degraded = None if final else xyte.degradation(snapshot, self._seen_metrics)
         return xyte.telemetry_request(
             snapshot,
             registration,
             override=self._override and not final,
-            status="offline" if final else "online",
+            status="offline" if final else "error" if degraded else "online",
             taken_at=xyte.taken_at(snapshot, self.context.clock.now()),
+            message=degraded,
         )
 
     async def _register(self, send: Send) -> Registration:

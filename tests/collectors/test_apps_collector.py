@@ -2,18 +2,52 @@
 
 from __future__ import annotations
 
+import os
+
 from collector_helpers import HOSTS, Tree, collector_for
 
 from edge_agent.model import AppInfo
 
+SSH_SUMMARY = "secure shell (SSH) server, for secure access from remote machines"
 
-def test_debian_packages_installed_missing_and_removed() -> None:
+
+def test_debian_packages_installed_missing_and_removed_through_dpkg_query() -> None:
     apps = collector_for(HOSTS / "x86-hwmon", apps=["openssh-server", "vlc", "removed-pkg"]).collect().apps
     assert apps == {
-        "openssh-server": AppInfo("openssh-server", True, version_name="1:9.2p1-2+deb12u3"),
+        "openssh-server": AppInfo("openssh-server", True, SSH_SUMMARY, "1:9.2p1-2+deb12u3"),
         "vlc": AppInfo("vlc", False),
         "removed-pkg": AppInfo("removed-pkg", False),
     }
+
+
+def test_a_pi_reads_names_and_versions_from_the_dpkg_database_without_a_process() -> None:
+    # pi4 has no dpkg-query on its PATH: everything comes from var/lib/dpkg/status.
+    apps = collector_for(HOSTS / "pi4", apps=["kodi", "libc6", "vlc", "mpv"]).collect().apps
+    assert apps == {
+        "kodi": AppInfo("kodi", True, "Open Source Home Theatre (executable binaries)", "2:21.1+dfsg-1+rpt1"),
+        "libc6": AppInfo("libc6", True, "GNU C Library: Shared libraries", "2.36-9+rpt2+deb12u9"),
+        "vlc": AppInfo("vlc", False),  # deinstall ok config-files
+        "mpv": AppInfo("mpv", False),
+    }
+
+
+def test_the_dpkg_database_is_read_again_only_when_dpkg_changed_it(tree: Tree) -> None:
+    stanza = "Package: kodi\nStatus: install ok installed\nVersion: {v}\nDescription: Kodi\n long text\n"
+    status = tree.write("var/lib/dpkg/status", stanza.format(v="21.1"))
+    collector = collector_for(tree.root, apps=["kodi"], platform="linux")
+    assert collector.collect().apps["kodi"] == AppInfo("kodi", True, "Kodi", "21.1")
+    mtime = status.stat().st_mtime_ns
+    status.write_text(stanza.format(v="21.2"))
+    os.utime(status, ns=(mtime + 10**9, mtime + 10**9))
+    assert collector.collect().apps["kodi"].version_name == "21.2"
+
+
+def test_a_denied_dpkg_database_falls_back_to_dpkg_query(tree: Tree) -> None:
+    tree.write("var/lib/dpkg/status", "Package: kodi\nStatus: install ok installed\nVersion: 1\n")
+    tree.write(".denied", "/var/lib/dpkg\n")
+    tree.program("dpkg-query", "printf 'kodi\\t2:21.1\\tii \\tKodi media center\\n'\n")
+    apps = collector_for(tree.root, apps=["kodi"], platform="linux").collect().apps
+    assert apps["kodi"] == AppInfo("kodi", True, "Kodi media center", "2:21.1")
 
 
 def test_android_versions_come_from_the_package_list_and_dumpsys() -> None:

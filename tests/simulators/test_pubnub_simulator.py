@@ -237,8 +237,10 @@ def test_the_python_state_is_decoded_once_before_signing(presence: Presence) -> 
         "heartbeat=300&uuid=myUUID&pnsdk=PubNub-Python%2F10.4.0&timestamp=1317427200"
         "&state=%7B%22status%22%3A%20%22online%22%7D&signature=v2.EWzf8OlzWD9YG7VzI1si8ynt08KpNSo09lq_Rm6UcFE"
     )
-    assert_ok(presence.client.get(f"{presence.server.url}{path}?{query}"))
-    assert presence.sim.state("ch1", "myUUID") == {"status": "online"}
+    response = presence.client.get(f"{presence.server.url}{path}?{query}")
+    assert presence.sim.signature_failures == []  # the vector's signature is the canonical one
+    # ...but its state is the unkeyed form, which the state rule then refuses.
+    assert response.status_code == 400 and "keyed by the channels" in response.json()["message"]
 
 
 def test_the_python_sdk_double_encoded_state_signature_is_refused(presence: Presence) -> None:
@@ -386,6 +388,47 @@ def test_state_is_stored_per_channel(presence: Presence) -> None:
     assert_ok(presence.heartbeat(channels="ch1,ch2", state=state))
     assert presence.sim.state("ch1", "myUUID") == {"mood": "calm"}
     assert presence.sim.state("ch2", "myUUID") == {"mood": "busy"}
+
+
+def test_state_for_one_channel_is_still_keyed_by_that_channel(presence: Presence) -> None:
+    assert_ok(presence.heartbeat(channels="ch1", state=json.dumps({"ch1": {"mood": "calm"}})))
+    assert presence.sim.state("ch1", "myUUID") == {"mood": "calm"}
+
+
+def test_state_is_keyed_by_channel_group_too(presence: Presence) -> None:
+    state = json.dumps({"ch1": {"mood": "calm"}, "cg1": {"mood": "grouped"}})
+    assert_ok(presence.heartbeat(channels="ch1", state=state, **{"channel-group": "cg1"}))
+    assert presence.sim.state("ch1", "myUUID") == {"mood": "calm"}
+    assert presence.sim.state("cg1", "myUUID", kind="channel-group") == {"mood": "grouped"}
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        pytest.param({"mood": "calm"}, id="the-old-unkeyed-form"),
+        pytest.param({"ch1": {"mood": "calm"}, "other": {"mood": "x"}}, id="a-key-not-in-the-request"),
+        pytest.param({"ch1": "calm"}, id="a-channel-state-that-is-not-an-object"),
+    ],
+)
+def test_state_not_keyed_by_the_requests_channels_is_a_pubnub_style_bad_request(
+    presence: Presence, state: dict[str, object]
+) -> None:
+    response = presence.heartbeat(channels="ch1", state=json.dumps(state))
+    assert response.status_code == 400
+    body = response.json()
+    assert body["status"] == 400 and body["error"] is True and body["service"] == "Presence"
+    assert body["message"].startswith("Invalid Arguments: ")
+    assert presence.sim.occupants("ch1") == [] and presence.sim.state("ch1", "myUUID") is None
+
+
+def test_every_answer_carries_a_date_header_from_the_simulated_clock(presence: Presence) -> None:
+    answers = [
+        presence.heartbeat(),
+        presence.heartbeat(secret="wrong"),
+        presence.client.get(presence.server.url),
+    ]
+    for response in answers:
+        assert response.headers.get_list("date") == ["Sat, 01 Oct 2011 00:00:00 GMT"]  # 1317427200, not today
 
 
 @pytest.mark.parametrize("state", ["{not json", "[1, 2]"])

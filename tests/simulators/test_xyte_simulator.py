@@ -207,6 +207,38 @@ def test_a_deleted_device_gets_401_not_found(cloud: Cloud, device: Device) -> No
     assert response.json() == {"error": "Not found"}
 
 
+def test_a_device_deleted_the_404_way_gets_404_not_found_on_every_hub_call(
+    cloud: Cloud, device: Device
+) -> None:
+    cloud.sim.delete_device(device.id, status=404)
+
+    for method, suffix in (("POST", "/telemetry"), ("GET", "/command"), ("GET", "/config")):
+        response = device.call(method, suffix, {"status": "online"} if method == "POST" else None)
+        assert (response.status_code, response.json()) == (404, {"error": "Not found"})
+
+
+def test_a_refused_telemetry_answers_success_false_with_a_message_and_is_not_stored(
+    cloud: Cloud, device: Device
+) -> None:
+    cloud.sim.refuse_telemetry(1, "Device is over its telemetry quota")
+
+    refused = device.telemetry(telemetries={"temp": 30})
+    taken = device.telemetry(telemetries={"temp": 31})
+
+    assert refused["success"] is False and refused["message"] == "Device is over its telemetry quota"
+    assert taken["success"] is True and "message" not in taken
+    assert [body["telemetries"] for body in cloud.sim.telemetries(device.id)] == [{"temp": 31}]
+
+
+def test_an_error_status_carries_its_message_which_must_be_text(cloud: Cloud, device: Device) -> None:
+    device.telemetry(status="error", message="Unknown input connected", telemetries={"input": "Unknown"})
+    assert cloud.sim.telemetry_state(device.id) == {"input": "Unknown", "status": "error"}
+    assert cloud.sim.telemetries(device.id)[0]["message"] == "Unknown input connected"
+
+    response = device.call("POST", "/telemetry", {"status": "error", "message": {"nested": True}})
+    assert response.status_code == 400
+
+
 @pytest.mark.parametrize(("method", "suffix"), [("GET", "/telemetry"), ("DELETE", ""), ("PUT", "/command")])
 def test_a_known_path_with_the_wrong_method_is_405(device: Device, method: str, suffix: str) -> None:
     assert device.call(method, suffix).status_code == 405

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any, Callable
 
 import pytest
@@ -210,3 +212,85 @@ def test_channel_groups_alone_use_the_literal_comma_segment_and_an_unsigned_keys
     assert "signature" not in request.query and "timestamp" not in request.query
     assert app.occupants("kiosks", kind=CHANNEL_GROUP) == ["tablet-1"]
     assert app.state("screens", "tablet-1", kind=CHANNEL_GROUP) == {"battery_percent": 87.0}
+
+
+def test_state_for_a_single_channel_is_keyed_by_that_channel_and_the_service_takes_it(
+    presence: tuple[PubNubSimulator, SimulatorServer, SimClock], harness_factory: Any
+) -> None:
+    app, server, _ = presence
+    harness = harness_factory(
+        pubnub_table(server.url, channels='["lobby"]', channel_groups='["screens"]', state='["cpu_percent"]')
+    )
+    result = beat(harness)
+    assert result.ok, result.error
+    assert json.loads(server.requests[-1].query["state"][0]) == {
+        "lobby": {"cpu_percent": 12.34},
+        "screens": {"cpu_percent": 12.34},
+    }
+    assert app.state("lobby", "tablet-1") == {"cpu_percent": 12.34}
+    assert app.state("screens", "tablet-1", kind=CHANNEL_GROUP) == {"cpu_percent": 12.34}
+
+
+SKEW_S = 2 * 3600  # a Pi without an RTC, booted with the clock of two hours ago... or ahead
+
+
+@pytest.mark.parametrize("direction", [1, -1], ids=["ahead", "behind"])
+def test_a_device_clock_hours_off_is_corrected_from_the_date_header_and_the_403_says_skew(
+    presence: tuple[PubNubSimulator, SimulatorServer, SimClock], harness_factory: Any, direction: int
+) -> None:
+    app, server, sim_clock = presence
+    device_clock = FakeClock(START + timedelta(seconds=direction * SKEW_S))
+    harness = harness_factory(pubnub_table(server.url, channels='["lobby"]'))
+    harness.clock = device_clock
+    harness.restart()  # the engine now reads the skewed clock
+    first = beat(harness)
+    assert first.ok, first.error  # refused once, then sent again with the server's time
+    refused_at = int(device_clock.now().timestamp())
+    reasons = [failure.reason for failure in app.signature_failures]
+    assert reasons == [f"timestamp {refused_at} is more than 60 s from now"]
+    sent = [int(request.arg("timestamp") or 0) for request in server.requests]
+    assert sent[0] == int(device_clock.now().timestamp())
+    assert abs(sent[1] - int(sim_clock.timestamp())) <= 1
+    assert app.occupants("lobby") == ["tablet-1"]
+    (denied,) = harness.recorder.events_of("pubnub.access_denied")
+    assert denied.data["message"] == "Signature does not match"
+    assert abs(denied.data["clock_skew_s"] - direction * SKEW_S) <= 1
+    assert "clock" in denied.data["hint"] and ("ahead" if direction > 0 else "behind") in denied.data["hint"]
+    # The correction is kept: the next beats are signed right the first time.
+    for _ in range(2):
+        device_clock.advance(149)
+        sim_clock.advance(149)
+        assert beat(harness).ok
+    assert len(server.requests) == 4 and len(app.signature_failures) == 1
+    assert abs(int(server.requests[-1].arg("timestamp") or 0) - int(sim_clock.timestamp())) <= 1
+
+
+def test_a_403_that_is_not_the_clock_says_so_and_is_not_sent_twice(
+    presence: tuple[PubNubSimulator, SimulatorServer, SimClock], harness_factory: Any
+) -> None:
+    _, server, _ = presence
+    harness = harness_factory(pubnub_table(server.url, secret="not-the-secret", channels='["lobby"]'))
+    result = beat(harness)
+    assert isinstance(result.error, VendorAuthError)
+    assert len(server.requests) == 1
+    (denied,) = harness.recorder.events_of("pubnub.access_denied")
+    assert abs(denied.data["clock_skew_s"]) <= 1 and "hint" not in denied.data
+
+
+def test_when_ntp_sets_the_clock_right_the_correction_is_dropped_after_one_refusal(
+    presence: tuple[PubNubSimulator, SimulatorServer, SimClock], harness_factory: Any
+) -> None:
+    app, server, sim_clock = presence
+    device_clock = FakeClock(START - timedelta(seconds=SKEW_S))  # booted with a stale clock
+    harness = harness_factory(pubnub_table(server.url, channels='["lobby"]'))
+    harness.clock = device_clock
+    harness.restart()
+    skewed = beat(harness)
+    assert skewed.ok and skewed.reply is not None and skewed.reply.summary["clock_offset_s"] == SKEW_S
+    device_clock.advance(SKEW_S + 149)  # NTP steps the clock right, between two beats
+    sim_clock.advance(149)
+    fixed = beat(harness)
+    assert fixed.ok and fixed.reply is not None and "clock_offset_s" not in fixed.reply.summary
+    assert len(app.signature_failures) == 2  # one refusal per jump, each followed by a success
+    assert abs(int(server.requests[-1].arg("timestamp") or 0) - int(sim_clock.timestamp())) <= 1
+    assert app.occupants("lobby") == ["tablet-1"]

@@ -5,15 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
 from test_telecomx_format import SEED_APP_FIELDS, SEED_REQUEST_FIELDS, is_seed_type
 from vendor_helpers import TOKEN, Harness, telecomx_table
 
+from edge_agent.collectors import MetricsCollector
+from edge_agent.config import MetricsConfig
 from edge_agent.simulators.base import Fault, SimulatorServer
 from edge_agent.simulators.telecomx import TelecomXSimulator
 
+HOSTS = Path(__file__).resolve().parent.parent / "fixtures" / "hosts"
 SEED_ACTIONS = [
     {"type": "MESSAGE", "message": "We need to reboot your box", "date": 149465756},
     {"type": "REBOOT", "date": 149465758},
@@ -43,7 +47,7 @@ def test_the_simulator_receives_every_statistic_with_the_seeds_types(harness_fac
         assert outcome["ok"] is True and outcome["status"] == 200
         body = strict.last_heartbeat(TOKEN)
     assert body is not None
-    expected_keys = set(SEED_REQUEST_FIELDS) - {"awakeState", "interactions", "turnedOff"}
+    expected_keys = set(SEED_REQUEST_FIELDS) - {"interactions", "turnedOff"}
     assert set(body) == expected_keys  # everything the sample snapshot can tell
     for key, value in body.items():
         assert is_seed_type(value, SEED_REQUEST_FIELDS[key]), key
@@ -51,6 +55,49 @@ def test_the_simulator_receives_every_statistic_with_the_seeds_types(harness_fac
         assert all(is_seed_type(value, SEED_APP_FIELDS[key]) for key, value in app_status.items())
     request = strict_server.requests[-1]
     assert request.method == "POST" and request.headers["content-type"] == "application/json"
+
+
+def test_a_pi_tells_its_app_names_from_dpkg_and_its_awake_state_from_the_display(
+    harness_factory: Any,
+) -> None:
+    """The pi4 fixture tree, read by the real collectors, reaches the strict simulator over HTTP."""
+    pi4 = HOSTS / "pi4"
+    collector = MetricsCollector(
+        MetricsConfig(host_root=pi4, apps=["kodi", "vlc"]), environ={"PATH": str(pi4 / "bin")}
+    )
+    strict = TelecomXSimulator(strict=True)
+    strict.add_device(TOKEN)
+    with SimulatorServer(strict) as server:
+        harness = harness_factory(
+            telecomx_table(server.url, apps='["kodi", "vlc"]'), snapshot=collector.collect()
+        )
+        assert harness.beat("tx")["ok"] is True
+        body = strict.last_heartbeat(TOKEN)
+    assert body is not None
+    assert body["awakeState"] is True
+    assert body["appStatus"] == {
+        "kodi": {
+            "name": "Open Source Home Theatre (executable binaries)",
+            "installed": True,
+            "versionName": "2:21.1+dfsg-1+rpt1",
+        },
+        "vlc": {"installed": False},
+    }
+
+
+def test_awake_state_is_left_out_where_the_display_cannot_be_read(harness_factory: Any) -> None:
+    termux = HOSTS / "android-phone-termux"
+    snapshot = MetricsCollector(
+        MetricsConfig(host_root=termux), environ={"PATH": str(termux / "bin")}
+    ).collect()
+    assert snapshot.awake is None and "awake" in snapshot.unavailable
+    strict = TelecomXSimulator(strict=True)
+    strict.add_device(TOKEN)
+    with SimulatorServer(strict) as server:
+        harness = harness_factory(telecomx_table(server.url), snapshot=snapshot)
+        assert harness.beat("tx")["ok"] is True
+        body = strict.last_heartbeat(TOKEN)
+    assert body is not None and "awakeState" not in body
 
 
 def test_every_action_of_a_reply_is_queued_once_with_an_event(

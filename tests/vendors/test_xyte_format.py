@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from vendor_helpers import HARDWARE_KEY, FakeClock, sample_snapshot
 
 from edge_agent.config import XyteConfig
-from edge_agent.errors import VendorAuthError, VendorProtocolError, VendorRejectedError
+from edge_agent.errors import VendorAuthError, VendorProtocolError, VendorRejectedError, VendorTransportError
 from edge_agent.vendors import xyte
 from edge_agent.vendors.semver import is_newer
 from edge_agent.vendors.types import HttpResponse
@@ -246,3 +247,32 @@ def test_any_json_gives_flags_or_a_protocol_error(body: Any) -> None:
             decoder(reply(body))
         except VendorProtocolError:
             continue
+        except VendorTransportError:
+            # Only a telemetry the hub says it did not take is worth sending again.
+            assert decoder is xyte.decode_telemetry and isinstance(body, dict) and body["success"] is False
+            continue
+
+
+def test_a_telemetry_reply_with_success_false_is_a_retryable_error_with_the_hubs_words() -> None:
+    with pytest.raises(VendorTransportError, match=r"success: false.*quota exceeded"):
+        xyte.decode_telemetry(reply({**SEED_REPLY, "success": False, "message": "quota exceeded"}))
+    with pytest.raises(VendorTransportError, match="no reason given"):
+        xyte.decode_telemetry(reply({"success": False}))
+
+
+def test_a_404_on_the_telemetry_means_the_device_is_gone_and_asks_for_a_new_registration() -> None:
+    with pytest.raises(VendorAuthError, match="deleted") as raised:
+        xyte.decode_telemetry(reply({"error": "Not found"}, 404))
+    assert raised.value.status == 404
+
+
+def test_degradation_is_a_metric_lost_since_it_was_seen_not_one_never_had() -> None:
+    seen: set[str] = set()
+    sample = sample_snapshot(FakeClock())
+    no_battery = replace(sample, battery_percent=None, unavailable={"battery_percent": "no battery"})
+    assert xyte.degradation(no_battery, seen) is None and "battery_percent" not in seen
+    lost = replace(sample, wifi_signal_dbm=None, unavailable={"wifi_signal_dbm": "no wireless interface"})
+    assert xyte.degradation(lost, seen) == "wifi_signal_dbm unavailable: no wireless interface"
+    assert xyte.degradation(None, seen) == "no metrics: the collectors have produced no snapshot"
+    many = replace(sample, unavailable={key: "x" * 400 for key in ("cpu_percent", "ip", "mac")})
+    assert len(xyte.degradation(many, seen) or "") == xyte.MAX_MESSAGE

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 import httpx
-from vendor_helpers import HARDWARE_KEY, Harness, xyte_table
+from vendor_helpers import HARDWARE_KEY, FakeClock, Harness, sample_snapshot, xyte_table
 
 from edge_agent.errors import StoreError
 from edge_agent.heartbeat import state_namespace
@@ -317,3 +318,74 @@ def test_a_firmware_notice_the_store_could_not_take_is_told_on_the_next_beat(
     harness.beat("xy")
     assert [e.data["version"] for e in harness.recorder.events_of("firmware.available")] == ["1.9.9"]
     assert state(harness)["latest_ver"] == "1.9.9"
+
+
+def test_a_telemetry_answered_success_false_is_not_a_delivery_it_is_retried_with_backoff(
+    xyte_sim: Xyte, harness_factory: Any
+) -> None:
+    app, server = xyte_sim
+    harness = harness_factory(xyte_table(server.url, backoff_initial="5"))
+    app.refuse_telemetry(1, "Device is over its telemetry quota")
+    pauses = harness.run(lambda rec: len(rec.outcomes_of("xy")) == 2)
+    refused, taken = harness.recorder.outcomes_of("xy")
+    assert refused["ok"] is False and "Device is over its telemetry quota" in refused["error"]
+    assert 2.5 <= pauses[0] <= 5.0  # backoff, not the regular interval
+    (error,) = harness.recorder.events_of("heartbeat.error")
+    assert "success: false" in error.data["error"] and "telemetry quota" in error.data["error"]
+    assert taken["ok"] is True
+    accepted = app.telemetries(device_id(app))
+    assert len(accepted) == 1 and accepted[0].get("override") is True  # the refused one did not count
+
+
+def test_a_device_deleted_with_404_registers_again_like_401(xyte_sim: Xyte, harness_factory: Any) -> None:
+    app, server = xyte_sim
+    harness = harness_factory(xyte_table(server.url))
+    harness.beat("xy")
+    old_id = device_id(app)
+    app.delete_device(old_id, status=404)
+    outcome = harness.beat("xy")
+    assert outcome["ok"] is True, outcome["error"]
+    new_id = device_id(app)
+    assert new_id != old_id and state(harness)["device_id"] == new_id
+    assert app.telemetries(new_id)[0].get("override") is True
+    assert len([r for r in server.requests if r.path == "/v1/devices"]) == 2
+    assert harness.recorder.events_of("heartbeat.forbidden") == []
+
+
+def test_a_metric_that_stops_working_makes_the_status_error_with_the_reason_until_it_is_back(
+    xyte_sim: Xyte, harness_factory: Any
+) -> None:
+    app, server = xyte_sim
+    harness = harness_factory(xyte_table(server.url))
+    healthy = harness.snapshot
+    assert healthy is not None
+    harness.beat("xy")
+    harness.snapshot = replace(
+        healthy, cpu_percent=None, unavailable={"cpu_percent": "permission denied: /proc/stat"}
+    )
+    harness.beat("xy")
+    harness.snapshot = healthy
+    harness.beat("xy")
+    bodies = app.telemetries(device_id(app))
+    assert [(body["status"], body.get("message")) for body in bodies] == [
+        ("online", None),
+        ("error", "cpu_percent unavailable: permission denied: /proc/stat"),
+        ("online", None),
+    ]
+
+
+def test_a_metric_the_device_never_had_is_not_a_fault_but_no_metrics_at_all_is(
+    xyte_sim: Xyte, harness_factory: Any
+) -> None:
+    app, server = xyte_sim
+    sample = sample_snapshot(FakeClock())
+    no_battery = replace(
+        sample, battery_percent=None, charging=None, unavailable={"battery_percent": "no battery"}
+    )
+    harness = harness_factory(xyte_table(server.url), snapshot=no_battery)
+    harness.beat("xy")
+    harness.snapshot = None
+    harness.beat("xy")
+    bodies = app.telemetries(device_id(app))
+    assert [body["status"] for body in bodies] == ["online", "error"]
+    assert bodies[1]["message"] == "no metrics: the collectors have produced no snapshot"

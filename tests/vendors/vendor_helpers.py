@@ -60,6 +60,7 @@ def sample_snapshot(clock: FakeClock) -> Snapshot:
         mac="aa:bb:cc:dd:ee:ff",
         rtt_ms=23.4,
         packet_loss_percent=0.5,
+        awake=True,
         apps={
             "dk.telecomx.tv": AppInfo("dk.telecomx.tv", True, "Telecom X TV", "2.0.4", 204),
             "com.android.raider": AppInfo("com.android.raider", False),
