@@ -152,6 +152,13 @@ class ActionsConfig(Section):
     timeouts: dict[str, float] = Field(default_factory=dict)
     update_method: Literal["apt", "pip"] = "apt"
     technical_room_number: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")
+    # Bounds on what vendors and operators can queue (docs/actions.md "Limits").
+    max_per_reply: int = Field(50, ge=1, le=10_000)
+    max_pending_per_type: int = Field(20, ge=1, le=100_000)
+    max_pending_per_source: int = Field(50, ge=1, le=100_000)
+    pending_ttl: float = Field(3600.0, gt=0, le=30 * 86400)
+    reboot_min_interval: float = Field(1800.0, ge=0, le=7 * 86400)
+    journal_retention: float = Field(7 * 86400.0, ge=3600, le=3650 * 86400)
 
     @field_validator("commands")
     @classmethod
