@@ -199,7 +199,7 @@ class ActionRunner:
         with self._store.atomic():
             recorded = self._store.journal_record(cancel_id, source, CANCEL, dict(payload))
             if recorded:
-                self._owe(cancel_id, CANCEL, source, "received", {"signed": signed})
+                received = self._owe(cancel_id, CANCEL, source, "received", {"signed": signed})
                 entry = self._store.journal_get(target)
                 state = entry.state if entry is not None else None
                 if entry is not None and state == "received":
@@ -232,6 +232,7 @@ class ActionRunner:
                 self._cancelling.add(target)
                 task.cancel()
         if reply is not None:
+            reply(received.to_json())
             reply(ended.to_json())
         return cancel_id
 

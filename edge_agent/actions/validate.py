@@ -31,8 +31,9 @@ MAX_URL_CHARS = 2048
 
 # Android packages (com.example.app), Debian packages (libc6, g++), PyPI names (foo-bar).
 _PACKAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
-# versionName, Debian (1:2.3-4~bpo1), PEP 440 (1.2.3rc1+local), "v1.0.0".
-_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+~:_-]{0,63}")
+# versionName, Debian (1:2.3-4~bpo1), PEP 440 (1!1.2.3rc1+local), "v1.0.0". UPDATE_APP's is
+# checked again, strictly, in its installer's syntax (see debian_version, pep440_version).
+_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+~:_!-]{0,63}")
 # Hex digest, optionally prefixed by its algorithm ("sha256:ab12...").
 _CHECKSUM = re.compile(r"(?:[a-z0-9]{2,10}:)?[A-Fa-f0-9]{16,128}")
 # Control characters except newline and tab; NUL and ESC are the ones that matter most.
