@@ -31,6 +31,7 @@ if str(TESTS / "actions") not in sys.path:
 
 from action_device import Device, drain, read_calls, write_program  # noqa: E402
 
+from edge_agent.config import parse_config  # noqa: E402
 from edge_agent.errors import ConfigError, StoreError  # noqa: E402
 from edge_agent.heartbeat import HeartbeatEngine  # noqa: E402
 from edge_agent.simulators.base import SimulatorServer  # noqa: E402
@@ -423,9 +424,13 @@ def test_a_value_after_a_flag_is_not_taken_for_its_value_unless_declared(device:
         ["player-ctl", "--volume", "x{level:value}"],  # not an element of its own
     ],
 )
-def test_a_misplaced_value_declaration_is_a_config_error(device: Device, template: list) -> None:
-    with pytest.raises(ConfigError, match="VOLUME"):
-        device.runner(allow=["VOLUME"], commands={"VOLUME": template})
+def test_a_misplaced_value_declaration_is_a_config_error(tmp_path: Path, template: list) -> None:
+    path = tmp_path / "edge-agent.toml"
+    text = f'[actions]\nallow = ["VOLUME"]\n\n[actions.commands]\nVOLUME = {json.dumps(template)}\n'
+    path.write_text(text)
+    with pytest.raises(ConfigError) as refused:
+        parse_config(text, path)
+    assert "actions.commands: VOLUME" in str(refused.value) and "(line 4)" in str(refused.value)
 
 
 # -- 17: what may wait, for how long, and how to stop it --------------------------------------
