@@ -114,7 +114,7 @@ class ActionRunner:
         self._locks: dict[str, asyncio.Lock] = {}
         self._inflight: dict[str, asyncio.Future[None]] = {}
         self._repeats: set[asyncio.Future[None]] = set()
-        self._cancelling: set[str] = set()
+        self._cancelling: dict[str, str] = {}  # running action id -> the CANCEL that stops it
         self._pruned_at: Optional[float] = None
 
     @property
@@ -206,17 +206,18 @@ class ActionRunner:
                     reason = f"cancelled by {source} (command {cancel_id})"
                     self._store.journal_update(target, "cancelled", reason=reason, cancelled_by=cancel_id)
                     self._owe(target, _lock_key(entry.type), entry.source, "cancelled", {"reason": reason})
+                if state == "running" and target not in self._inflight:
+                    state = "running elsewhere"  # not this process's to stop (recover() settles it)
                 if state in ("received", "running"):
                     self._store.journal_update(cancel_id, "succeeded", cancelled=target, was=state)
                     ended = self._owe(
                         cancel_id, CANCEL, source, "succeeded", {"cancelled": target, "was": state}
                     )
                 else:
-                    why = (
-                        f"action {target} is not in the journal"
-                        if entry is None
-                        else (f"action {target} has already ended ({state})")
-                    )
+                    if entry is None:
+                        why = f"action {target} is not in the journal"
+                    else:
+                        why = f"action {target} has already ended ({state})"
                     self._store.journal_update(cancel_id, "rejected", reason=f"nothing to cancel: {why}")
                     ended = self._owe(
                         cancel_id, CANCEL, source, "rejected", {"reason": f"nothing to cancel: {why}"}
@@ -227,10 +228,8 @@ class ActionRunner:
             self._emit(cancel_id, CANCEL, source, "rejected", {"reason": reason}, reply)
             return None
         if state == "running":
-            task = self._inflight.get(target)
-            if task is not None:
-                self._cancelling.add(target)
-                task.cancel()
+            self._cancelling[target] = cancel_id
+            self._inflight[target].cancel()
         if reply is not None:
             reply(received.to_json())
             reply(ended.to_json())
@@ -431,8 +430,9 @@ class ActionRunner:
             return
         except asyncio.CancelledError:
             if entry.action_id in self._cancelling:
-                self._cancelling.discard(entry.action_id)
-                self._settle(entry, "cancelled", reason="cancelled by an operator while it ran")
+                by = self._cancelling.pop(entry.action_id)
+                reason = f"cancelled by an operator (command {by}) while it ran; its program was killed"
+                self._settle(entry, "cancelled", reason=reason, cancelled_by=by)
             elif action.type != "REBOOT":
                 self._settle(entry, "interrupted", reason="the agent stopped while this action ran")
             raise
