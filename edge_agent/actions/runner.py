@@ -15,7 +15,8 @@ reboot in a loop; with it, every other pending REBOOT is settled (merged into it
 REBOOT received in an earlier boot is rejected, and two reboots are at least
 ``[actions] reboot_min_interval`` apart. An action that waited longer than
 ``pending_ttl`` expires; finished entries lose their payload after ``journal_retention``
-(the id stays, to refuse a replay). Actions of one type run one at a time, in the order received; actions
+(the id stays, to refuse a replay); an operator's CANCEL stops one that waits or runs.
+Actions of one type run one at a time, in the order received; actions
 of different types run side by side. Vendors' actions arrive through the journal (the
 heartbeat engine records them and calls :meth:`ActionRunner.notify`); operators' through
 :meth:`ActionRunner.submit` / :meth:`ActionRunner.handle_mqtt_command`.
@@ -377,8 +378,6 @@ class ActionRunner:
             return False  # journalled before receipts were kept: no age to judge by
         waited = self._clock.now().timestamp() - float(received_at)
         if waited <= self._config.pending_ttl:
-            return False
-        if self._inflight.get(entry.action_id) is not None and entry.state != "received":
             return False
         ttl = self._config.pending_ttl
         self._settle(
