@@ -114,7 +114,7 @@ class ActionRunner:
         self._wake: Optional[asyncio.Event] = None
         self._locks: dict[str, asyncio.Lock] = {}
         self._inflight: dict[str, asyncio.Future[None]] = {}
-        self._repeats: set[asyncio.Future[None]] = set()
+        self._repeats: dict[str, asyncio.Future[None]] = {}  # MESSAGE id -> its repeats
         self._cancelling: dict[str, str] = {}  # running action id -> the CANCEL that stops it
         self._pruned_at: Optional[float] = None
 
@@ -188,7 +188,8 @@ class ActionRunner:
         The CANCEL is journalled like any command (its id refuses a replay) and settled at
         once: ``succeeded`` with ``cancelled`` naming the action, or ``rejected`` when there
         is nothing to cancel. A waiting action becomes ``cancelled``; a running one has its
-        program killed and becomes ``cancelled`` when it has stopped. Only operators (MQTT)
+        program killed and becomes ``cancelled`` when it has stopped; a MESSAGE that repeats
+        stays ``succeeded`` (it was shown) and is not shown again. Only operators (MQTT)
         can cancel: a vendor's CANCEL goes through the journal and ``[actions] allow``.
         """
         try:
@@ -209,7 +210,10 @@ class ActionRunner:
                     self._owe(target, _lock_key(entry.type), entry.source, "cancelled", {"reason": reason})
                 if state == "running" and target not in self._inflight:
                     state = "running elsewhere"  # not this process's to stop (recover() settles it)
-                if state in ("received", "running"):
+                if state == "succeeded" and target in self._repeats:
+                    state = "repeating"  # a MESSAGE shown again every 90 s: the repeats stop
+                    self._store.journal_update(target, "succeeded", repeats_cancelled_by=cancel_id)
+                if state in ("received", "running", "repeating"):
                     self._store.journal_update(cancel_id, "succeeded", cancelled=target, was=state)
                     ended = self._owe(
                         cancel_id, CANCEL, source, "succeeded", {"cancelled": target, "was": state}
@@ -231,6 +235,8 @@ class ActionRunner:
         if state == "running":
             self._cancelling[target] = cancel_id
             self._inflight[target].cancel()
+        elif state == "repeating":
+            self._repeats[target].cancel()
         if reply is not None:
             reply(received.to_json())
             reply(ended.to_json())
@@ -313,7 +319,7 @@ class ActionRunner:
         self._attach()
         while True:
             self._dispatch()
-            pending = [*self._inflight.values(), *self._repeats]
+            pending = [*self._inflight.values(), *self._repeats.values()]
             if not pending:
                 return
             await asyncio.wait(pending)
@@ -354,7 +360,7 @@ class ActionRunner:
             log.error("action %s could not be handled", action_id, exc_info=task.exception())
 
     async def _shutdown(self) -> None:
-        tasks = [*self._inflight.values(), *self._repeats]
+        tasks = [*self._inflight.values(), *self._repeats.values()]
         for task in tasks:
             task.cancel()
         if tasks:
@@ -481,8 +487,8 @@ class ActionRunner:
         if duration_s >= REPEAT_INTERVAL_S:
             until = self._clock.monotonic() + duration_s
             task = asyncio.ensure_future(self._repeat(action, plan.argv, timeout, until))
-            self._repeats.add(task)
-            task.add_done_callback(self._repeats.discard)
+            self._repeats[action.id] = task
+            task.add_done_callback(lambda _done, action_id=action.id: self._repeats.pop(action_id, None))
 
     async def _repeat(self, action: Action, argv: list[str], timeout: float, until: float) -> None:
         repeats = 0

@@ -31,7 +31,8 @@ if str(TESTS / "actions") not in sys.path:
 
 from action_device import Device, drain, read_calls, write_program  # noqa: E402
 
-from edge_agent.config import parse_config  # noqa: E402
+from edge_agent.actions import ActionRunner  # noqa: E402
+from edge_agent.config import ActionsConfig, parse_config  # noqa: E402
 from edge_agent.errors import ConfigError, StoreError  # noqa: E402
 from edge_agent.heartbeat import HeartbeatEngine  # noqa: E402
 from edge_agent.simulators.base import SimulatorServer  # noqa: E402
@@ -509,6 +510,51 @@ def test_an_operator_cancels_a_waiting_and_a_running_action(tmp_path: Path, devi
     assert device.last_event("c-3")["type"] == "action.rejected"
     assert "already ended (cancelled)" in device.last_event("c-3")["reason"]
     assert [a["state"] for a in answers if a["action_id"] == "c-2"] == ["received", "succeeded"]
+
+
+def test_an_operator_stops_a_repeating_message(device: Device) -> None:
+    """A Telecom X MESSAGE with ``repeat`` is shown every 90 s for its ``duration`` (hours):
+    after it was shown, a CANCEL stops the repeats."""
+    device.program("logger")
+    nineties: list[asyncio.Event] = []  # each 90 s pause, which the test lets pass
+
+    async def sleep(seconds: float) -> None:
+        passed = asyncio.Event()
+        nineties.append(passed)
+        await passed.wait()
+        device.clock.advance(seconds)
+
+    runner = ActionRunner(
+        ActionsConfig(profile="raspberrypi"),
+        device.store,
+        device.clock,
+        device.events.append,
+        device_id="pi-lobby",
+        env=device.env,
+        sleep=sleep,
+        poll_interval=0.05,
+    )
+    message = {"type": "MESSAGE", "message": "Lunch", "repeat": True, "duration": 10_800_000}
+
+    async def scenario() -> None:
+        runner.submit({"id": "m-1", **message}, "iptv")
+        showing = asyncio.ensure_future(runner.drain())
+        while len(nineties) < 1:  # shown once, waiting 90 s
+            await asyncio.sleep(0.01)
+        nineties[0].set()
+        while len(nineties) < 2:  # shown again, waiting 90 s more
+            await asyncio.sleep(0.01)
+        runner.handle_mqtt_command(json.dumps({"id": "c-1", "type": "CANCEL", "action_id": "m-1"}).encode())
+        nineties[1].set()  # would show it a third time, had the CANCEL not stopped it
+        await showing  # every action and repeat is over
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
+
+    assert len(device.calls()) == 2 and len(nineties) == 2
+    cancel = device.last_event("c-1")
+    assert cancel["type"] == "action.succeeded" and cancel["was"] == "repeating"
+    entry = device.store.journal_get("m-1")
+    assert entry is not None and entry.state == "succeeded" and entry.detail["repeats_cancelled_by"] == "c-1"
 
 
 def test_the_journal_keeps_only_ids_of_old_finished_actions(tmp_path: Path, device: Device) -> None:
