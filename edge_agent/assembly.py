@@ -38,6 +38,7 @@ def build_agent(config: Config, *, clock: Optional[Clock] = None) -> Agent:
         device_id=config.device.id,
         platform=None if config.metrics.platform == "auto" else config.metrics.platform,
         token_for=_telecomx_tokens(config).get,
+        host_root=config.metrics.host_root,
     )
     agent.add_service(runner)
 

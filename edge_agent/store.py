@@ -404,6 +404,29 @@ class Store:
         )
         return [_journal_entry(row) for row in rows]
 
+    def journal_pending_counts(self) -> list[tuple[str, str, int]]:
+        """(source, type, how many) of the actions waiting to run: for the per-type and per-source caps."""
+        rows = self._query(
+            "SELECT source, type, COUNT(*) FROM journal WHERE state = 'received' GROUP BY source, type"
+        )
+        return [(str(row[0]), str(row[1]), int(row[2])) for row in rows]
+
+    def journal_prune(self, older_than_s: float, states: Iterable[str], limit: int = 500) -> int:
+        """Drop the payload and details of up to ``limit`` entries in ``states`` not updated for
+        ``older_than_s`` seconds; how many. The row (id, source, type, state, times) stays, so
+        the id still refuses a replay: a pruned entry costs a few hundred bytes, not 60 KB.
+        """
+        wanted = list(states)
+        marks = ",".join("?" for _ in wanted)
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE journal SET payload = '{}', detail = '{\"pruned\": true}' WHERE rowid IN ("
+                f"SELECT rowid FROM journal WHERE state IN ({marks}) AND updated < ? "
+                "AND NOT (payload = '{}' AND detail = '{\"pruned\": true}') LIMIT ?)",
+                (*wanted, self._time() - older_than_s, limit),
+            )
+            return int(cursor.rowcount)
+
 
 def _journal_entry(row: tuple[Any, ...]) -> JournalEntry:
     return JournalEntry(

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from edge_agent.actions import schema
+from edge_agent.actions import schema, validate
 from edge_agent.actions.profiles import CommandTable
 from edge_agent.actions.templates import render, start_app_extras
 from edge_agent.errors import ActionRejected
@@ -41,8 +41,10 @@ class Planner:
         device_id: str,
         technical_room_number: Optional[str],
         token_for: Optional[Callable[[str], Optional[str]]],
+        update_method: str = "apt",
     ) -> None:
         self._commands = commands
+        self._update_method = update_method
         self._allowed = {schema.normalise_type(name) for name in allow}
         self._device_id = device_id
         self._room = technical_room_number or ""
@@ -51,6 +53,8 @@ class Planner:
     def plan(self, action: Action) -> Plan:
         if action.type not in self._allowed:
             raise ActionRejected(f"type {action.type} is not in [actions] allow")
+        if action.type == "UPDATE_APP":
+            self._check_update(action.fields)
         variant = str(action.fields.get("notify", "")) if action.type == "MESSAGE" else ""
         template = self._commands.lookup(action.type, variant)
         if template is None:
@@ -65,6 +69,20 @@ class Planner:
         if action.type == "START_APP":
             values["extras"], shown["extras"] = self._start_app_extras(action.fields, action.source)
         return Plan(argv=render(template, values), shown=render(template, shown))
+
+    def _check_update(self, fields: Mapping[str, Any]) -> None:
+        """The package and version in the syntax of the installer that gets them, nothing looser.
+
+        ``apt-get install less=590-2.1~deb12u2-`` removes less; ``python3=1.0-`` removes 40
+        packages: apt reads a trailing ``-`` as "remove". So apt gets Debian names and versions
+        only, pip PEP 508 names and PEP 440 versions only.
+        """
+        if self._update_method == "pip":
+            validate.pypi_package("app", fields.get("app"))
+            validate.pep440_version("version", fields.get("version"))
+        else:
+            validate.debian_package("app", fields.get("app"))
+            validate.debian_version("version", fields.get("version"))
 
     def _start_app_extras(self, fields: Mapping[str, Any], source: str) -> tuple[list[str], list[str]]:
         want_token = bool(fields.get("includeToken"))

@@ -21,7 +21,9 @@ from types import MappingProxyType
 from typing import Optional
 
 from edge_agent.actions.schema import normalise_type
+from edge_agent.actions.templates import check_template
 from edge_agent.config import ActionsConfig
+from edge_agent.errors import ActionRejected
 
 Argv = tuple[str, ...]
 
@@ -73,7 +75,7 @@ TERMUX: Mapping[str, Argv] = MappingProxyType(
             "--title",
             "edge-agent",
             "--content",
-            "{message}",
+            "{message:value}",
         ),
         "MESSAGE/SOUND": (
             "termux-notification",
@@ -85,7 +87,7 @@ TERMUX: Mapping[str, Argv] = MappingProxyType(
             "--title",
             "edge-agent",
             "--content",
-            "{message}",
+            "{message:value}",
         ),
         "REBOOT": ("su", "-c", "reboot"),
         "START_APP": (
@@ -149,6 +151,11 @@ class CommandTable:
         self.profile = profile
         self._defaults = dict(defaults)
         self._overrides = {_normalise_key(key): tuple(argv) for key, argv in overrides.items()}
+        for key, argv in self._overrides.items():
+            try:
+                check_template(argv)
+            except ValueError as exc:
+                raise ActionRejected(f"commands.{key}: {exc}") from exc
 
     @classmethod
     def from_config(

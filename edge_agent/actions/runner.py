@@ -5,12 +5,18 @@ Life of an action, as journalled in the store and published as ``action.<state>`
     received ──> running ──> succeeded | failed        (event action.started for running)
         ├──> rejected      not allowed, invalid value, no argv for its type
         └──> expired       its expires_at passed before it could run
+    received ──> cancelled   an operator's CANCEL (also a running one: its program is killed)
     running ──> interrupted  found running at start-up: the agent died under it; not rerun
 
 An id already in the journal is never run again, whoever sends it again (a vendor that
 re-delivers, a retained or duplicated MQTT message, a restart). A REBOOT is journalled
 ``succeeded`` (``reboot_requested``) *before* its command starts, so the device cannot
-reboot in a loop. Actions of one type run one at a time, in the order received; actions
+reboot in a loop; with it, every other pending REBOOT is settled (merged into it), a
+REBOOT received in an earlier boot is rejected, and two reboots are at least
+``[actions] reboot_min_interval`` apart. An action that waited longer than
+``pending_ttl`` expires; finished entries lose their payload after ``journal_retention``
+(the id stays, to refuse a replay); an operator's CANCEL stops one that waits or runs.
+Actions of one type run one at a time, in the order received; actions
 of different types run side by side. Vendors' actions arrive through the journal (the
 heartbeat engine records them and calls :meth:`ActionRunner.notify`); operators' through
 :meth:`ActionRunner.submit` / :meth:`ActionRunner.handle_mqtt_command`.
@@ -23,9 +29,12 @@ import json
 import logging
 import os
 from collections.abc import Awaitable, Mapping
-from typing import Any, Callable, Optional
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Optional, Union
 
 from edge_agent.actions import schema, signing
+from edge_agent.actions.intake import Intake, current_boot_id
 from edge_agent.actions.planner import Plan, Planner
 from edge_agent.actions.process import ProcessOutcome, run_program
 from edge_agent.actions.profiles import CommandTable
@@ -42,6 +51,12 @@ REPEAT_INTERVAL_S = 90.0
 # Telecom X gives MESSAGE `duration` without a unit; its platform is JavaScript, so: ms [INFERRED].
 DURATION_UNIT_S = 0.001
 MQTT_SOURCE = "mqtt"
+CANCEL = "CANCEL"
+# Where the runner keeps its own durable facts (the last reboot) in the store's vendor_state.
+STATE_NAMESPACE = "actions"
+FINISHED_STATES = ("succeeded", "failed", "rejected", "expired", "interrupted", "cancelled")
+PRUNE_EVERY_S = 3600.0
+PRUNE_BATCH = 500
 
 Reply = Callable[[dict[str, Any]], None]
 Sleep = Callable[[float], Awaitable[None]]
@@ -70,8 +85,10 @@ class ActionRunner:
         token_for: Optional[Callable[[str], Optional[str]]] = None,
         sleep: Optional[Sleep] = None,
         poll_interval: float = 5.0,
+        host_root: Optional[Union[str, Path]] = None,
     ) -> None:
         self._config = config
+        self._boot_id = current_boot_id(host_root)
         self._store = store
         self._clock = clock
         self._on_event = on_event
@@ -87,6 +104,7 @@ class ActionRunner:
                 device_id=device_id,
                 technical_room_number=config.technical_room_number,
                 token_for=token_for,
+                update_method=config.update_method,
             )
             self._timeouts = {schema.normalise_type(name): s for name, s in config.timeouts.items()}
         except ActionRejected as exc:
@@ -96,7 +114,9 @@ class ActionRunner:
         self._wake: Optional[asyncio.Event] = None
         self._locks: dict[str, asyncio.Lock] = {}
         self._inflight: dict[str, asyncio.Future[None]] = {}
-        self._repeats: set[asyncio.Future[None]] = set()
+        self._repeats: dict[str, asyncio.Future[None]] = {}  # MESSAGE id -> its repeats
+        self._cancelling: dict[str, str] = {}  # running action id -> the CANCEL that stops it
+        self._pruned_at: Optional[float] = None
 
     @property
     def profile(self) -> str:
@@ -135,10 +155,18 @@ class ActionRunner:
             self._emit(_shown(raw_id), _shown(raw_type), source, "rejected", {"reason": str(exc)}, reply)
             return None
         payload = {key: value for key, value in action_json.items() if key != signing.SIGNATURE_KEY}
+        if action_type == CANCEL:
+            return self._cancel(action_id, source, payload, signed_required, reply)
         with self._store.atomic():  # journalled and its action.received owed, or neither
-            recorded = self._store.journal_record(action_id, source, action_type, payload)
-            if recorded:
+            intake = Intake(self._store, self._config, self._clock, self._boot_id)
+            outcome, refusal = intake.admit(action_id, source, action_type, payload)
+            recorded = outcome != "seen"
+            if outcome == "received":
                 received = self._owe(action_id, action_type, source, "received", {"signed": signed_required})
+            elif outcome == "rejected":
+                self._emit(action_id, action_type, source, "rejected", {"reason": refusal}, reply)
+        if outcome == "rejected":
+            return None
         if not recorded:
             seen = self._store.journal_get(action_id)
             word = "replayed" if signed_required else "duplicate"
@@ -151,6 +179,68 @@ class ActionRunner:
             reply(received.to_json())
         self.notify()
         return action_id
+
+    def _cancel(
+        self, cancel_id: str, source: str, payload: Mapping[str, Any], signed: bool, reply: Optional[Reply]
+    ) -> Optional[str]:
+        """``{"type": "CANCEL", "action_id": ...}``: an operator stops an action that waits or runs.
+
+        The CANCEL is journalled like any command (its id refuses a replay) and settled at
+        once: ``succeeded`` with ``cancelled`` naming the action, or ``rejected`` when there
+        is nothing to cancel. A waiting action becomes ``cancelled``; a running one has its
+        program killed and becomes ``cancelled`` when it has stopped; a MESSAGE that repeats
+        stays ``succeeded`` (it was shown) and is not shown again. Only operators (MQTT)
+        can cancel: a vendor's CANCEL goes through the journal and ``[actions] allow``.
+        """
+        try:
+            target = schema.action_id(payload.get("action_id"))
+        except ActionRejected as exc:
+            reason = f"a CANCEL needs the action_id to cancel: {exc}"
+            self._emit(cancel_id, CANCEL, source, "rejected", {"reason": reason}, reply)
+            return None
+        with self._store.atomic():
+            recorded = self._store.journal_record(cancel_id, source, CANCEL, dict(payload))
+            if recorded:
+                received = self._owe(cancel_id, CANCEL, source, "received", {"signed": signed})
+                entry = self._store.journal_get(target)
+                state = entry.state if entry is not None else None
+                if entry is not None and state == "received":
+                    reason = f"cancelled by {source} (command {cancel_id})"
+                    self._store.journal_update(target, "cancelled", reason=reason, cancelled_by=cancel_id)
+                    self._owe(target, _lock_key(entry.type), entry.source, "cancelled", {"reason": reason})
+                if state == "running" and target not in self._inflight:
+                    state = "running elsewhere"  # not this process's to stop (recover() settles it)
+                if state == "succeeded" and target in self._repeats:
+                    state = "repeating"  # a MESSAGE shown again every 90 s: the repeats stop
+                    self._store.journal_update(target, "succeeded", repeats_cancelled_by=cancel_id)
+                if state in ("received", "running", "repeating"):
+                    self._store.journal_update(cancel_id, "succeeded", cancelled=target, was=state)
+                    ended = self._owe(
+                        cancel_id, CANCEL, source, "succeeded", {"cancelled": target, "was": state}
+                    )
+                else:
+                    if entry is None:
+                        why = f"action {target} is not in the journal"
+                    else:
+                        why = f"action {target} has already ended ({state})"
+                    self._store.journal_update(cancel_id, "rejected", reason=f"nothing to cancel: {why}")
+                    ended = self._owe(
+                        cancel_id, CANCEL, source, "rejected", {"reason": f"nothing to cancel: {why}"}
+                    )
+        if not recorded:
+            word = "replayed" if signed else "duplicate"
+            reason = f"{word}: action {cancel_id} was seen before; it does not run again"
+            self._emit(cancel_id, CANCEL, source, "rejected", {"reason": reason}, reply)
+            return None
+        if state == "running":
+            self._cancelling[target] = cancel_id
+            self._inflight[target].cancel()
+        elif state == "repeating":
+            self._repeats[target].cancel()
+        if reply is not None:
+            reply(received.to_json())
+            reply(ended.to_json())
+        return cancel_id
 
     def handle_mqtt_command(self, payload: bytes, reply: Optional[Reply] = None) -> Optional[str]:
         """An operator's command from ``<prefix>/<id>/cmd``: signed when ``mqtt_secret`` is set."""
@@ -196,6 +286,7 @@ class ActionRunner:
         try:
             while not stop.is_set():
                 wake.clear()
+                await self._prune_when_due()
                 self._dispatch()
                 waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
                 try:
@@ -228,7 +319,7 @@ class ActionRunner:
         self._attach()
         while True:
             self._dispatch()
-            pending = [*self._inflight.values(), *self._repeats]
+            pending = [*self._inflight.values(), *self._repeats.values()]
             if not pending:
                 return
             await asyncio.wait(pending)
@@ -240,8 +331,23 @@ class ActionRunner:
             self._loop, self._wake, self._locks = loop, asyncio.Event(), {}
         return self._wake
 
+    def prune(self, limit: int = PRUNE_BATCH) -> int:
+        """Drop the payloads of up to ``limit`` entries finished longer than ``journal_retention`` ago."""
+        return self._store.journal_prune(self._config.journal_retention, FINISHED_STATES, limit)
+
+    async def _prune_when_due(self) -> None:
+        """Prune the journal at start and hourly, a batch at a time so the loop never stalls on it."""
+        now = self._clock.monotonic()
+        if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY_S:
+            return
+        self._pruned_at = now
+        while self.prune() >= PRUNE_BATCH:
+            await asyncio.sleep(0)
+
     def _dispatch(self) -> None:
         for entry in self._store.journal_in_state("received", limit=1_000_000):
+            if self._expire_if_stale(entry):
+                continue
             if entry.action_id not in self._inflight:
                 task = asyncio.ensure_future(self._run_entry(entry))
                 self._inflight[entry.action_id] = task
@@ -254,7 +360,7 @@ class ActionRunner:
             log.error("action %s could not be handled", action_id, exc_info=task.exception())
 
     async def _shutdown(self) -> None:
-        tasks = [*self._inflight.values(), *self._repeats]
+        tasks = [*self._inflight.values(), *self._repeats.values()]
         for task in tasks:
             task.cancel()
         if tasks:
@@ -271,6 +377,20 @@ class ActionRunner:
             if current is not None and current.state == "received":
                 await self._carry_out(current)
 
+    def _expire_if_stale(self, entry: JournalEntry) -> bool:
+        """Settle ``entry`` expired if it waited past ``pending_ttl``; True if it did."""
+        received_at = entry.detail.get("received_at")
+        if not isinstance(received_at, (int, float)) or isinstance(received_at, bool):
+            return False  # journalled before receipts were kept: no age to judge by
+        waited = self._clock.now().timestamp() - float(received_at)
+        if waited <= self._config.pending_ttl:
+            return False
+        ttl = self._config.pending_ttl
+        self._settle(
+            entry, "expired", reason=f"waited {waited:.0f} s, longer than [actions] pending_ttl = {ttl:g} s"
+        )
+        return True
+
     async def _carry_out(self, entry: JournalEntry) -> None:
         try:
             action = schema.parse_action(_document(entry), self._urls, source=entry.source)
@@ -278,7 +398,11 @@ class ActionRunner:
                 expired_at = format_utc(action.expires_at)
                 self._settle(entry, "expired", reason=f"expired at {expired_at} before it could run")
                 return
+            if self._expire_if_stale(entry):
+                return
             plan = self._planner.plan(action)
+            if action.type == "REBOOT":
+                self._check_reboot(entry)
         except ActionRejected as exc:
             self._settle(entry, "rejected", reason=str(exc))
             return
@@ -289,7 +413,19 @@ class ActionRunner:
             return
         if action.type == "REBOOT":
             # Done before it is done: the reboot kills us, and must not be run again after it.
-            self._settle(entry, "succeeded", argv=plan.shown, reboot_requested=True)
+            # One reboot serves every REBOOT waiting, and starts the rate limit's clock.
+            with self._store.atomic():
+                self._merge_pending_reboots(entry)
+                self._store.set_state(
+                    STATE_NAMESPACE,
+                    "last_reboot",
+                    {
+                        "at": self._clock.now().timestamp(),
+                        "action_id": entry.action_id,
+                        "boot_id": self._boot_id,
+                    },
+                )
+                self._settle(entry, "succeeded", argv=plan.shown, reboot_requested=True)
         else:
             self._settle(entry, "running", argv=plan.shown)
         try:
@@ -298,7 +434,11 @@ class ActionRunner:
             self._settle(entry, "failed", reason=str(exc))
             return
         except asyncio.CancelledError:
-            if action.type != "REBOOT":
+            if entry.action_id in self._cancelling:
+                by = self._cancelling.pop(entry.action_id)
+                reason = f"cancelled by an operator (command {by}) while it ran; its program was killed"
+                self._settle(entry, "cancelled", reason=reason, cancelled_by=by)
+            elif action.type != "REBOOT":
                 self._settle(entry, "interrupted", reason="the agent stopped while this action ran")
             raise
         if not outcome.ok:
@@ -306,6 +446,38 @@ class ActionRunner:
         elif action.type != "REBOOT":
             self._settle(entry, "succeeded", **_outcome_detail(outcome, timeout))
             self._schedule_repeats(action, plan, timeout)
+
+    def _check_reboot(self, entry: JournalEntry) -> None:
+        """ActionRejected unless this REBOOT may run now: asked for in this boot, and not too soon.
+
+        A REBOOT journalled in an earlier boot has been served by that boot's end (or was
+        meant for a device state that is gone); running it would reboot a device that has
+        just rebooted. The rate limit holds even across boots, and a clock that went back
+        (a Pi without a real-time clock) counts as "too soon".
+        """
+        received_in = entry.detail.get("boot_id")
+        if received_in and self._boot_id and received_in != self._boot_id:
+            raise ActionRejected(
+                "received before the current boot: the device has rebooted since, so it does not reboot again"
+            )
+        last = self._store.get_state(STATE_NAMESPACE, "last_reboot")
+        interval = self._config.reboot_min_interval
+        if not isinstance(last, Mapping) or not isinstance(last.get("at"), (int, float)) or interval <= 0:
+            return
+        since = self._clock.now().timestamp() - float(last["at"])
+        if since < interval:
+            when = format_utc(datetime.fromtimestamp(float(last["at"]), timezone.utc))
+            raise ActionRejected(
+                f"rate limited: the last reboot was asked for at {when} (action {last.get('action_id')}); "
+                f"[actions] reboot_min_interval = {interval:g} s"
+            )
+
+    def _merge_pending_reboots(self, running: JournalEntry) -> None:
+        """Settle every other waiting REBOOT: the reboot about to happen serves them too."""
+        for other in self._store.journal_in_state("received", limit=1_000_000):
+            if other.action_id != running.action_id and _lock_key(other.type) == "REBOOT":
+                reason = f"merged: REBOOT {running.action_id} reboots the device for it too"
+                self._settle(other, "rejected", reason=reason, merged_into=running.action_id)
 
     def _schedule_repeats(self, action: Action, plan: Plan, timeout: float) -> None:
         """Telecom X MESSAGE ``repeat``: show it again every 90 s until ``duration`` is over."""
@@ -315,8 +487,8 @@ class ActionRunner:
         if duration_s >= REPEAT_INTERVAL_S:
             until = self._clock.monotonic() + duration_s
             task = asyncio.ensure_future(self._repeat(action, plan.argv, timeout, until))
-            self._repeats.add(task)
-            task.add_done_callback(self._repeats.discard)
+            self._repeats[action.id] = task
+            task.add_done_callback(lambda _done, action_id=action.id: self._repeats.pop(action_id, None))
 
     async def _repeat(self, action: Action, argv: list[str], timeout: float, until: float) -> None:
         repeats = 0

@@ -14,8 +14,14 @@ Rules:
   never taken from a payload.
 * The program (first element) is fixed: it may not hold a placeholder.
 * A value that would make an element start with ``-`` is refused unless the template
-  has put it where a program cannot read it as an option: after a literal ``--``, or
-  right after an option that takes a value (an element starting with ``-`` with no ``=``).
+  has put it where a program cannot read it as an option: after a literal ``--``, inside
+  an option element (``--title={message}``), or as the declared value of the option
+  before it: ``["notify", "--title", "{message:value}"]``. The ``:value`` suffix is the
+  template's promise that ``--title`` takes a value (so the program reads the next
+  argument as that value, whatever it starts with); it must stand alone, right after an
+  option element (``-x`` or ``--long``, without ``=``). Without it, a placeholder after a
+  flag is an ordinary argument: ``["player-ctl", "--force", "{target}"]`` with the target
+  ``--exec=/bin/sh`` is refused, because ``--force`` may well take no value.
   The default templates do one or the other for every free-text field.
 """
 
@@ -28,7 +34,9 @@ from typing import Union
 from edge_agent.actions import validate
 from edge_agent.errors import ActionRejected
 
-PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::value)?\}")
+# A placeholder declared to be the value of the option element before it.
+OPTION_VALUE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*):value\}")
 
 Value = Union[str, Sequence[str]]
 
@@ -44,13 +52,22 @@ def check_template(template: Sequence[str]) -> None:
         raise ValueError("the argv must name a program")
     if PLACEHOLDER.search(template[0]):
         raise ValueError(f"the program {template[0]!r} must be fixed, not a {{placeholder}}")
+    for position, element in enumerate(template):
+        if ":value}" not in element:
+            continue
+        if not OPTION_VALUE.fullmatch(element):
+            raise ValueError(f"{element!r}: a {{name:value}} placeholder must be an element of its own")
+        if position < 1 or not _awaits_a_value(template[position - 1]):
+            raise ValueError(
+                f"{element!r} must follow the option whose value it is (an element like -x or --name, "
+                "without '=')"
+            )
 
 
 def render(template: Sequence[str], values: Mapping[str, Value]) -> list[str]:
     """The argv for ``values``; ActionRejected when a value is missing or unsafe where it lands."""
     argv: list[str] = []
     after_double_dash = False
-    previous = ""
     for element in template:
         whole = PLACEHOLDER.fullmatch(element)
         if whole and not isinstance(_lookup(values, whole.group(1)), str):
@@ -58,21 +75,23 @@ def render(template: Sequence[str], values: Mapping[str, Value]) -> list[str]:
         else:
             filled = PLACEHOLDER.sub(lambda match: _scalar(values, match.group(1)), element)
             if filled.startswith("-") and not element.startswith("-"):
-                value_is_inert = after_double_dash or _takes_a_value(previous)
+                value_is_inert = after_double_dash or OPTION_VALUE.fullmatch(element) is not None
                 if not value_is_inert:
                     raise ActionRejected(
                         f"a value starting with '-' would be read as an option by {template[0]} "
-                        f"(in {element!r})"
+                        f"(in {element!r}; see docs/actions.md on {{name:value}})"
                     )
             argv.append(filled)
         if element == "--":
             after_double_dash = True
-        previous = element
     return argv
 
 
-def _takes_a_value(element: str) -> bool:
-    return element.startswith("-") and element != "--" and "=" not in element
+def _awaits_a_value(element: str) -> bool:
+    """An option element whose value can be the next argument: ``-x`` or ``--name``, no ``=``."""
+    return (
+        element.startswith("-") and element != "--" and "=" not in element and not PLACEHOLDER.search(element)
+    )
 
 
 def _lookup(values: Mapping[str, Value], name: str) -> Value:

@@ -50,7 +50,9 @@ EXIT_TIMEOUT = 3
 EXIT_BROKER = 4
 
 FINAL_STATES = {"succeeded": EXIT_SUCCEEDED}
-FINAL_STATES.update(dict.fromkeys(("failed", "rejected", "expired", "interrupted"), EXIT_NOT_DONE))
+FINAL_STATES.update(
+    dict.fromkeys(("failed", "rejected", "expired", "interrupted", "cancelled"), EXIT_NOT_DONE)
+)
 _RANK = {"received": 0, "started": 1}  # every final state ranks 2
 
 

@@ -7,6 +7,7 @@ in step (a test parses that file and compares its keys with these models).
 from __future__ import annotations
 
 import os
+import re
 import socket
 from pathlib import Path
 from typing import Literal, Optional
@@ -14,6 +15,9 @@ from typing import Literal, Optional
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from edge_agent.config.base import Section
+
+# An argv element that is the declared value of the option before it (actions/templates.py).
+OPTION_VALUE_PATTERN = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*:value\}")
 
 # What an MQTT topic level may hold: no wildcards, no separators, nothing invisible.
 TOPIC_LEVEL_PATTERN = r"^[A-Za-z0-9_.:@-]{1,128}$"
@@ -152,6 +156,13 @@ class ActionsConfig(Section):
     timeouts: dict[str, float] = Field(default_factory=dict)
     update_method: Literal["apt", "pip"] = "apt"
     technical_room_number: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")
+    # Bounds on what vendors and operators can queue (docs/actions.md "Limits").
+    max_per_reply: int = Field(50, ge=1, le=10_000)
+    max_pending_per_type: int = Field(20, ge=1, le=100_000)
+    max_pending_per_source: int = Field(50, ge=1, le=100_000)
+    pending_ttl: float = Field(3600.0, gt=0, le=30 * 86400)
+    reboot_min_interval: float = Field(1800.0, ge=0, le=7 * 86400)
+    journal_retention: float = Field(7 * 86400.0, ge=3600, le=3650 * 86400)
 
     @field_validator("commands")
     @classmethod
@@ -162,6 +173,27 @@ class ActionsConfig(Section):
             if "{" in argv[0]:
                 # The payload must never choose the program, only fill its arguments.
                 raise ValueError(f"{action_type}: the program {argv[0]!r} must be fixed, not a placeholder")
+        return commands
+
+    @field_validator("commands")
+    @classmethod
+    def _option_values_follow_an_option(cls, commands: dict[str, list[str]]) -> dict[str, list[str]]:
+        # "{name:value}" promises that the element before it is an option taking a value
+        # (docs/actions.md); anywhere else the promise is false, and `check` says so.
+        for action_type, argv in commands.items():
+            for position, element in enumerate(argv):
+                if ":value}" not in element:
+                    continue
+                before = argv[position - 1] if position else ""
+                if not OPTION_VALUE_PATTERN.fullmatch(element):
+                    raise ValueError(
+                        f"{action_type}: {element!r}: a {{name:value}} must be an element of its own"
+                    )
+                if not before.startswith("-") or before == "--" or "=" in before or "{" in before:
+                    raise ValueError(
+                        f"{action_type}: {element!r} must follow the option whose value it is "
+                        "(an element like -x or --name, without '=')"
+                    )
         return commands
 
     @field_validator("timeouts")

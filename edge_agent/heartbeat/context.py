@@ -3,17 +3,24 @@
 :class:`StoreContext` is the real one, over the SQLite store: each endpoint's state lives
 in its own namespace (``heartbeat:<name>``), every action goes into the journal (which
 refuses an id it has seen, so a redelivered action is never queued twice) and is
-announced with an ``action.received`` event. :class:`MemoryContext` holds everything in
-memory for ``--dry-run``, which must leave no trace. An endpoint's backlog is the store's
-durable queue of the same name as its namespace.
+announced with an ``action.received`` event. A reply's actions are journalled in one
+transaction, at most ``[actions] max_per_reply`` of them: the rest are rejected with one
+event and one log line, so a 1 MiB reply of 34,000 REBOOTs costs one commit, not 34,000
+(each an fsync on the event loop) and an outbox flooded past its bound.
+:class:`MemoryContext` holds everything in memory for ``--dry-run``, which must leave no
+trace. An endpoint's backlog is the store's durable queue of the same name as its namespace.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any, Callable, Optional
+from pathlib import Path
+from typing import Any, Callable, Optional, Union
 
+from edge_agent.actions.intake import Intake, current_boot_id
+from edge_agent.config import ActionsConfig
 from edge_agent.model import Action, Clock, Event
 from edge_agent.store import Store
 from edge_agent.vendors.types import BacklogItem
@@ -37,10 +44,15 @@ class StoreContext:
         on_event: Callable[[Event], None],
         *,
         device_id: str = "",
+        actions: Optional[ActionsConfig] = None,
+        host_root: Optional[Union[str, Path]] = None,
     ) -> None:
         self.endpoint = endpoint
         self.clock = clock
         self.device_id = device_id
+        self._actions = actions if actions is not None else ActionsConfig()
+        self.max_actions_per_reply = self._actions.max_per_reply
+        self._boot_id = current_boot_id(host_root)
         self._store = store
         self._namespace = state_namespace(endpoint)
         self._on_event = on_event
@@ -57,17 +69,65 @@ class StoreContext:
 
     def queue_action(self, action: Action) -> bool:
         """Journal ``action`` (state "received") for the action runner; False for a redelivery."""
-        payload = action.to_json()
-        with self.atomic():  # journalled and its action.received owed, or neither
-            if not self._store.journal_record(action.id, action.source, action.type, payload):
-                log.info(
-                    "%s: action %s (%s) seen before, not queued again", self.endpoint, action.id, action.type
+        return self.queue_actions([action])[0]
+
+    def queue_actions(self, actions: Sequence[Action], *, over_limit: int = 0) -> list[bool]:
+        """Journal a reply's actions in one transaction, each with its event; which were queued.
+
+        Only the first ``max_per_reply`` are looked at; they and ``over_limit`` more (that
+        the adapter did not even read) are rejected with one ``action.rejected`` event
+        carrying their ``count``, and one log line. An action the caps refuse is journalled
+        ``rejected`` (see :mod:`edge_agent.actions.intake`).
+        """
+        cap = self.max_actions_per_reply
+        taken = list(actions[:cap])
+        beyond = len(actions) - len(taken) + max(0, over_limit)
+        queued: list[bool] = []
+        tally: dict[str, int] = {"received": 0, "rejected": 0, "seen": 0}
+        first_refusal: Optional[str] = None
+        with self.atomic():  # journalled and their events owed, all or none
+            intake = Intake(self._store, self._actions, self.clock, self._boot_id)
+            for action in taken:
+                payload = action.to_json()
+                outcome, reason = intake.admit(action.id, action.source, action.type, payload)
+                tally[outcome] += 1
+                data = {"action_id": action.id, "action_type": action.type, "source": action.source}
+                if outcome == "received":
+                    self.emit("action.received", {**data, "action": payload})
+                elif outcome == "rejected":
+                    first_refusal = first_refusal or reason
+                    self.emit("action.rejected", {**data, "state": "rejected", "reason": reason})
+                queued.append(outcome == "received")
+            if beyond:
+                reason = (
+                    f"the reply carried more than [actions] max_per_reply = {cap} actions; "
+                    f"{beyond} more were not queued"
                 )
-                return False
-            data = {"action_id": action.id, "action_type": action.type, "source": action.source}
-            self.emit("action.received", {**data, "action": payload})
-        log.info("%s: queued action %s (%s)", self.endpoint, action.id, action.type)
-        return True
+                self.emit(
+                    "action.rejected",
+                    {
+                        "action_id": None,
+                        "action_type": None,
+                        "source": f"heartbeat:{self.endpoint}",
+                        "state": "rejected",
+                        "count": beyond,
+                        "reason": reason,
+                    },
+                )
+        if taken:
+            log.info(
+                "%s: %d action(s) queued, %d seen before, %d rejected%s",
+                self.endpoint,
+                tally["received"],
+                tally["seen"],
+                tally["rejected"],
+                f" (first: {first_refusal})" if first_refusal else "",
+            )
+        if beyond:
+            log.warning(
+                "%s: %d action(s) over [actions] max_per_reply = %d rejected", self.endpoint, beyond, cap
+            )
+        return queued
 
     def action_state(self, action_id: str) -> Optional[tuple[str, dict[str, Any]]]:
         entry = self._store.journal_get(action_id)
@@ -111,6 +171,7 @@ class MemoryContext:
         self.actions: dict[str, Action] = {}
         self.events: list[tuple[str, dict[str, Any]]] = []
         self.backlog: dict[int, BacklogItem] = {}
+        self.max_actions_per_reply = ActionsConfig().max_per_reply
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.state.get(key, default)
@@ -127,6 +188,13 @@ class MemoryContext:
             return False
         self.actions[action.id] = action
         return True
+
+    def queue_actions(self, actions: Sequence[Action], *, over_limit: int = 0) -> list[bool]:
+        taken = list(actions[: self.max_actions_per_reply])
+        beyond = len(actions) - len(taken) + max(0, over_limit)
+        if beyond:
+            self.emit("action.rejected", {"count": beyond, "reason": "over [actions] max_per_reply"})
+        return [self.queue_action(action) for action in taken]
 
     def action_state(self, action_id: str) -> Optional[tuple[str, dict[str, Any]]]:
         return ("received", {}) if action_id in self.actions else None

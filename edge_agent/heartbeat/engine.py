@@ -145,7 +145,15 @@ class HeartbeatEngine:
                 self.skipped[name] = str(exc)
                 log.warning("heartbeat %s is not started: %s", name, exc)
                 continue
-            context = StoreContext(store, name, clock, on_event, device_id=config.device.id)
+            context = StoreContext(
+                store,
+                name,
+                clock,
+                on_event,
+                device_id=config.device.id,
+                actions=config.actions,
+                host_root=config.metrics.host_root,
+            )
             self.endpoints[name] = Endpoint(name, endpoint_config, cls(name, endpoint_config, context), clock)
 
     async def run(self, stop: asyncio.Event) -> None:

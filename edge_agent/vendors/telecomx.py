@@ -121,12 +121,16 @@ def _app_json(app: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in app.items() if value is not None}
 
 
-def decode(response: HttpResponse, endpoint: str) -> Reply:
+def decode(response: HttpResponse, endpoint: str, *, limit: Optional[int] = None) -> Reply:
     """The actions of a heartbeat reply, or the VendorError its status stands for.
 
     A reply that is not a JSON array is a :class:`VendorProtocolError`; inside it, an
     action of an unknown type or with a field of the wrong type is skipped and logged,
     and unknown fields are dropped, so one odd action never costs the others.
+
+    Only the first ``limit`` elements are read (``[actions] max_per_reply``); the rest are
+    counted in ``over_limit``, not looked at: reading the 34,000 actions a 1 MiB reply can
+    hold takes a quarter of a second of the event loop for nothing.
     """
     if not response.ok:
         raise error_for_status(response.status, error_detail(response))
@@ -135,20 +139,30 @@ def decode(response: HttpResponse, endpoint: str) -> Reply:
         raise VendorProtocolError(
             f"reply is a JSON {type(items).__name__}, not the array of actions", status=response.status
         )
+    read = items if limit is None else items[: max(0, limit)]
     actions: list[Action] = []
     skipped: list[str] = []
-    for position, item in enumerate(items):
+    for position, item in enumerate(read):
         action, problem = read_action(item, endpoint)
         if problem is not None:
             skipped.append(f"action {position}: {problem}")
-            log.warning("%s: skipped action %d of the reply: %s", endpoint, position, problem)
         if action is not None:
             actions.append(action)
+    if skipped:  # one line for the lot: a hostile reply must not flood the log
+        more = f" (and {len(skipped) - 3} more)" if len(skipped) > 3 else ""
+        log.warning(
+            "%s: skipped %d action(s) of the reply: %s%s",
+            endpoint,
+            len(skipped),
+            "; ".join(skipped[:3]),
+            more,
+        )
     return Reply(
         status=response.status,
         actions=tuple(actions),
         summary={"actions": [action.to_json() for action in actions], "skipped": skipped},
         skipped=tuple(skipped),
+        over_limit=len(items) - len(read),
     )
 
 
@@ -220,7 +234,8 @@ class TelecomXAdapter:
         return encode(snapshot, self.config, final=final), ""
 
     async def beat(self, snapshot: Optional[Snapshot], send: Send, *, final: bool = False) -> Reply:
-        reply = decode(await send(encode(snapshot, self.config, final=final)), self.endpoint)
-        for action in reply.actions:
-            self.context.queue_action(action)
+        response = await send(encode(snapshot, self.config, final=final))
+        reply = decode(response, self.endpoint, limit=self.context.max_actions_per_reply)
+        if reply.actions or reply.over_limit:
+            self.context.queue_actions(reply.actions, over_limit=reply.over_limit)
         return reply

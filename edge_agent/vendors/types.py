@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Optional, Protocol
@@ -126,7 +126,8 @@ class Reply:
     ``actions`` are the work items the reply asked for (already queued through the
     context); ``next_interval`` overrides the configured interval when the vendor says
     so; ``summary`` is the parsed reply as JSON-able data, printed by ``edge-agent
-    heartbeat`` and useful in logs; ``skipped`` lists what was ignored and why.
+    heartbeat`` and useful in logs; ``skipped`` lists what was ignored and why;
+    ``over_limit`` counts the actions past ``[actions] max_per_reply`` that were not read.
     """
 
     status: Optional[int] = None
@@ -134,6 +135,7 @@ class Reply:
     next_interval: Optional[float] = None
     summary: Any = None
     skipped: tuple[str, ...] = ()
+    over_limit: int = 0
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,7 @@ class VendorContext(Protocol):
     endpoint: str
     clock: Clock
     device_id: str
+    max_actions_per_reply: int
 
     def get(self, key: str, default: Any = None) -> Any:
         """A value this endpoint stored earlier (survives restarts)."""
@@ -168,6 +171,9 @@ class VendorContext(Protocol):
 
     def queue_action(self, action: Action) -> bool:
         """Journal ``action`` for the action runner; False when it was seen before."""
+
+    def queue_actions(self, actions: Sequence[Action], *, over_limit: int = 0) -> list[bool]:
+        """Journal a reply's actions in one transaction (at most ``max_actions_per_reply``)."""
 
     def action_state(self, action_id: str) -> Optional[tuple[str, dict[str, Any]]]:
         """The journal state and details of an action queued earlier, or None."""

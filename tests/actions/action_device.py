@@ -122,6 +122,7 @@ class Device:
         env: Optional[dict[str, str]] = None,
         on_event: Optional[Callable[[Event], None]] = None,
         poll_interval: float = 5.0,
+        host_root: Optional[Path] = None,
         **config: Any,
     ) -> ActionRunner:
         """A runner on this device; ``on_event`` is called after the event is recorded in ``events``."""
@@ -142,6 +143,7 @@ class Device:
             token_for=lambda source: "t0k3n-secret" if source == "iptv" else None,
             sleep=self.clock.sleep,
             poll_interval=poll_interval,
+            **({"host_root": host_root} if host_root is not None else {}),
         )
 
     def calls(self) -> list[list[str]]:
