@@ -2,8 +2,9 @@
 
 The action (docs/actions.md) gets an ``id`` (random) when it has none and, when a secret
 is configured (``--secret-file``, or ``[actions] mqtt_secret`` of ``-c``), an
-``expires_at`` of now + ``--ttl`` (default ``[mqtt] command_expiry``, 300 s) and its
-signature. It is published with QoS 1 to ``<prefix>/<device-id>/cmd``.
+``expires_at`` of now + ``--ttl`` (default ``[mqtt] command_expiry``, 300 s), the
+``device`` it is for (DEVICE-ID) and its signature, which covers both. It is published
+with QoS 1 to ``<prefix>/<device-id>/cmd``.
 
 MQTT 5 is tried first (always used when the config says ``protocol = "5"``): the command
 then carries a response topic, correlation data and a message expiry of ``--ttl``, so a
@@ -110,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_USAGE
     if secret is not None:
         try:
-            command = sign(command, secret, expires_at=SystemClock().now() + timedelta(seconds=ttl))
+            expires_at = SystemClock().now() + timedelta(seconds=ttl)
+            command = sign(command, secret, expires_at=expires_at, device=args.device_id)
         except ActionRejected as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE

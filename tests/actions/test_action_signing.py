@@ -31,9 +31,9 @@ def command(**fields: object) -> dict:
     return {"id": "op-1", "type": "MESSAGE", "message": "Lunch is ready", **fields}
 
 
-def signed(**fields: object) -> bytes:
-    body = sign(command(**fields), SECRET, expires_at=datetime(2030, 1, 1, 12, 5, tzinfo=timezone.utc))
-    return json.dumps(body).encode()
+def signed(device: str = "pi-lobby", **fields: object) -> bytes:
+    expires_at = datetime(2030, 1, 1, 12, 5, tzinfo=timezone.utc)
+    return json.dumps(sign(command(**fields), SECRET, expires_at=expires_at, device=device)).encode()
 
 
 def test_a_signed_command_runs_and_its_replay_is_rejected(device: Device) -> None:
@@ -89,7 +89,7 @@ def test_a_missing_expiry_cannot_be_signed_around(device: Device) -> None:
 
 def test_a_signed_command_that_arrives_too_late_is_expired(device: Device) -> None:
     runner = signed_runner(device)
-    late = sign(command(), SECRET, expires_at=device.clock.now() - timedelta(seconds=1))
+    late = sign(command(), SECRET, expires_at=device.clock.now() - timedelta(seconds=1), device="pi-lobby")
     assert runner.handle_mqtt_command(json.dumps(late).encode()) == "op-1"
     drain(runner)
 
@@ -128,8 +128,9 @@ def now_device(device: Device) -> Device:
 def test_edge_agent_sign_output_is_accepted(device: Device, tmp_path: Path) -> None:
     secret_file = tmp_path / "command-secret"
     secret_file.write_text(SECRET + "\n")
+    argv = ["sign", "--secret-file", str(secret_file), "--ttl", "120", "--device", "pi-lobby"]
     done = subprocess.run(
-        [sys.executable, "-m", "edge_agent", "sign", "--secret-file", str(secret_file), "--ttl", "120"],
+        [sys.executable, "-m", "edge_agent", *argv],
         input=json.dumps({"type": "MESSAGE", "message": "Grüße aus dem Keller"}),
         capture_output=True,
         text=True,
@@ -171,7 +172,9 @@ def test_the_documented_shell_recipe_signs_commands_the_agent_accepts(device: De
     secret_file = tmp_path / "command-secret"
     secret_file.write_text(SECRET + "\n")
     script = "\n".join(
-        line for line in shell_recipe().splitlines() if not line.startswith(("SECRET_FILE=", "ACTION="))
+        line
+        for line in shell_recipe().splitlines()
+        if not line.startswith(("SECRET_FILE=", "ACTION=", "DEVICE="))
     )
     action = json.dumps({"id": "sh-1", "type": "MESSAGE", "message": "Lunch is ready é", "notify": 0})
     done = subprocess.run(
@@ -180,6 +183,7 @@ def test_the_documented_shell_recipe_signs_commands_the_agent_accepts(device: De
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "SECRET_FILE": str(secret_file),
             "ACTION": action,
+            "DEVICE": "pi-lobby",
         },
         capture_output=True,
         text=True,
