@@ -37,6 +37,7 @@ from edge_agent.actions.signing import sign
 from edge_agent.cli.broker_options import BrokerOptions, add_broker_arguments, broker_options, read_secret
 from edge_agent.config.sections import TOPIC_LEVEL_PATTERN
 from edge_agent.errors import ActionRejected, MqttConnectError, MqttError
+from edge_agent.jsonsafe import loads
 from edge_agent.model import SystemClock
 from edge_agent.topics import Topics
 
@@ -254,8 +255,8 @@ class ActionProgress:
             self.correlation is None or message.correlation_data != self.correlation
         ):
             return []
-        try:
-            body = json.loads(message.payload)
+        try:  # anyone on the broker may publish here: nesting capped, so json never recurses away
+            body = loads(message.payload, strict=False)
         except ValueError:
             return []
         if not isinstance(body, dict):

@@ -333,3 +333,16 @@ def test_remembering_a_report_is_o1_and_the_subjects_remembered_are_capped() -> 
     assert len(deduper) <= deduper.cdr_memory + deduper.subject_memory
     latest = {"action": "ExtensionStatus", "extension": "19999", "status": "Idle"}
     assert deduper.is_resend(latest, 2.0)  # the most recent are still recognised
+
+
+def test_edge_agent_send_ignores_a_deeply_nested_message_on_the_events_topic() -> None:
+    from edge_agent.cli.send import ActionProgress
+    from edge_agent.mqtt_options import IncomingMessage
+
+    progress = ActionProgress("op-1", "MESSAGE", f"{BASE}/events", None)
+    hostile = IncomingMessage(topic=f"{BASE}/events", payload=b"[" * 100_000)
+    assert progress.take(hostile) == []  # anyone on the broker may publish there
+    received = IncomingMessage(
+        topic=f"{BASE}/events", payload=b'{"type":"action.received","action_id":"op-1"}'
+    )
+    assert progress.take(received) == ["received    op-1 MESSAGE"]
