@@ -72,6 +72,7 @@ _REASONS = {
 }
 _IDENTITY_FIELDS = ("callid", "extension", "trunk", "sn")
 RESOLVE_AGAIN_SECONDS = 30.0  # while the PBX's host does not resolve, how often to try again
+REFUSED_LOG_SECONDS = 60.0  # at most one log line a minute about refused peers
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
@@ -223,6 +224,8 @@ class ReportListener:
         self._connections: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
         self._per_source: dict[Optional[IPAddress], int] = {}
         self._open = {True: 0, False: 0}  # connections open, from the PBX's addresses and from others
+        self._refused = 0
+        self._refused_told_at: Optional[float] = None
 
     @property
     def port(self) -> int:
@@ -325,7 +328,7 @@ class ReportListener:
             if not self.allowed(peer) and self._should_resolve_again():
                 await self._resolve_pbx()
             if not self.allowed(peer):
-                log.debug("%s: refused a connection from %s", self.endpoint_name, peer)
+                self._tell_refused(peer)
                 status, body = 403, {"status": "Failed", "error": "reports are taken from the PBX only"}
             elif self._open[from_pbx] > self.max_connections:
                 status, body = 503, {"status": "Failed", "error": "too many connections"}
@@ -344,6 +347,20 @@ class ReportListener:
             writer.close()
             with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()
+
+    def _tell_refused(self, peer: Optional[IPAddress]) -> None:
+        """Log refused peers at most once a minute (a count), so a flood cannot flood the log."""
+        self._refused += 1
+        now = self._clock.monotonic()
+        if self._refused_told_at is None or now - self._refused_told_at >= REFUSED_LOG_SECONDS:
+            log.warning(
+                "%s: refused %d report connection(s) from addresses that are not the PBX (latest: %s); "
+                "see report_allow",
+                self.endpoint_name,
+                self._refused,
+                peer,
+            )
+            self._refused, self._refused_told_at = 0, now
 
     def _should_resolve_again(self) -> bool:
         return (
