@@ -14,8 +14,9 @@ The parts do not know each other; this module is the one place that connects the
 from __future__ import annotations
 
 import asyncio
-import json
+import logging
 from typing import Any, Optional
+from urllib.parse import urlsplit
 
 from edge_agent.actions import ActionRunner
 from edge_agent.agent import Agent
@@ -23,8 +24,11 @@ from edge_agent.commands import Command
 from edge_agent.config import Config, TelecomXConfig, YeastarConfig
 from edge_agent.heartbeat import HeartbeatEngine
 from edge_agent.heartbeat.context import state_namespace
+from edge_agent.jsonsafe import dumps_checked
 from edge_agent.model import Clock, Event
 from edge_agent.report_listener import ReportListener
+
+log = logging.getLogger(__name__)
 
 
 def build_agent(config: Config, *, clock: Optional[Clock] = None) -> Agent:
@@ -103,15 +107,32 @@ def _telecomx_tokens(config: Config) -> dict[str, str]:
 
 
 def _mirror_strategy(agent: Agent, endpoint: str, strategy: Any) -> None:
-    if isinstance(strategy, dict):
-        agent.set_retained(agent.topics.aibox_strategy(endpoint), json.dumps(strategy).encode("utf-8"))
+    if not isinstance(strategy, dict):
+        return
+    try:
+        payload = dumps_checked(strategy)  # retained: a too-deep one would be handed to every subscriber
+    except ValueError as exc:
+        log.warning("%s: strategy not mirrored: %s", endpoint, exc)
+        return
+    agent.set_retained(agent.topics.aibox_strategy(endpoint), payload.encode("utf-8"))
 
 
 def _report_listener(agent: Agent, name: str, endpoint: YeastarConfig) -> ReportListener:
     def on_report(endpoint_name: str, report: dict[str, Any]) -> None:
         # Both writes are durable before the listener answers 200; a StoreError makes it
-        # answer 503 so the PBX sends the report again.
-        agent.publish_owed(agent.topics.pbx_reports(endpoint_name), json.dumps(report).encode("utf-8"))
+        # answer 503 so the PBX sends the report again. A report nested too deep to be
+        # re-published is a ValueError here (400): checked before anything is owed.
+        payload = dumps_checked(report).encode("utf-8")
+        agent.publish_owed(agent.topics.pbx_reports(endpoint_name), payload)
         agent.emit("pbx.report", {"endpoint": endpoint_name, "report": report})
 
-    return ReportListener(endpoint.report_bind, endpoint.report_port, on_report, name, agent.clock)
+    return ReportListener(
+        endpoint.report_bind or endpoint.report_ip,
+        endpoint.report_port,
+        on_report,
+        name,
+        agent.clock,
+        allow=endpoint.report_allow,
+        pbx_host=urlsplit(endpoint.url).hostname,
+        max_per_source=endpoint.report_max_per_source,
+    )

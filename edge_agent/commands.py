@@ -12,12 +12,17 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
+from edge_agent.jsonsafe import JsonTooDeep, loads, nesting_depth
+
 MAX_COMMAND_BYTES = 64 * 1024
 MAX_ID_LENGTH = 128
 MAX_NESTING = 32
 """How deep a command's JSON may nest. A command is a flat object (with ``parameters`` one
 level down); 64 KB of ``[`` would otherwise reach Python's recursion limit in ``json``
-when the command is read, signed or journalled, and stop the agent taking commands."""
+when the command is read, signed or journalled, and stop the agent taking commands. The
+cap is checked by a bracket count before the JSON is parsed (edge_agent.jsonsafe)."""
+
+__all__ = ["MAX_NESTING", "Command", "RejectedCommand", "nesting_depth", "parse_command"]
 
 
 @dataclass(frozen=True)
@@ -61,17 +66,15 @@ def parse_command(
     if len(payload) > MAX_COMMAND_BYTES:
         return reject(f"the command is larger than {MAX_COMMAND_BYTES} bytes")
     try:
-        body = json.loads(payload.decode("utf-8"))
+        body = loads(payload, max_depth=MAX_NESTING, strict=False)
     except UnicodeDecodeError:
         return reject("the command is not UTF-8 text")
+    except JsonTooDeep:
+        return reject(f"the command nests deeper than {MAX_NESTING} levels")
     except json.JSONDecodeError as exc:
         return reject(f"the command is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
-    except RecursionError:
-        return reject(f"the command nests deeper than {MAX_NESTING} levels")
     if not isinstance(body, dict):
         return reject("the command must be a JSON object")
-    if nesting_depth(body) > MAX_NESTING:
-        return reject(f"the command nests deeper than {MAX_NESTING} levels")
     command_id = body.get("id")
     if command_id is None:
         return reject('the command has no "id"')
@@ -81,20 +84,3 @@ def parse_command(
     if not isinstance(command_type, str) or not command_type.strip():
         return reject('the command has no "type" string', command_id)
     return Command(command_id, command_type, body, response_topic, correlation_data)
-
-
-def nesting_depth(value: Any) -> int:
-    """How many arrays and objects deep ``value`` goes (0 for a scalar); no recursion, any depth."""
-    deepest = 0
-    pending: list[tuple[Any, int]] = [(value, 0)]
-    while pending:
-        item, depth = pending.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        deepest = max(deepest, depth + 1)
-        pending.extend((child, depth + 1) for child in children)
-    return deepest

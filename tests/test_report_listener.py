@@ -43,6 +43,7 @@ def run(test: Callable[[ReportListener, Received, Clock], Awaitable[None]], **op
     received, clock = Received(), Clock()
 
     async def main() -> None:
+        options.setdefault("pbx_host", "127.0.0.1")
         listener = ReportListener("127.0.0.1", 0, received, "pbx", clock, **options)
         await listener.start()
         try:
@@ -207,7 +208,7 @@ def test_a_port_already_in_use_is_a_clear_error() -> None:
 def test_as_a_service_it_listens_until_stop_and_then_closes() -> None:
     async def main() -> int:
         received = Received()
-        listener = ReportListener("127.0.0.1", 0, received, "pbx", Clock())
+        listener = ReportListener("127.0.0.1", 0, received, "pbx", Clock(), allow=["127.0.0.0/8"])
         stop = asyncio.Event()
         running = asyncio.ensure_future(listener.run(stop))
         while listener.port == 0:

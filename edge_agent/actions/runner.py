@@ -89,6 +89,7 @@ class ActionRunner:
     ) -> None:
         self._config = config
         self._boot_id = current_boot_id(host_root)
+        self._device_id = device_id  # signed commands must name it (signing.verify)
         self._store = store
         self._clock = clock
         self._on_event = on_event
@@ -149,7 +150,13 @@ class ActionRunner:
         try:
             action_id = schema.action_id(raw_id)
             if signed_required:
-                signing.verify(action_json, self._secret())
+                signing.verify(
+                    action_json,
+                    self._secret(),
+                    device_id=self._device_id,
+                    now=self._clock.now(),
+                    max_lifetime=self._config.max_command_lifetime,
+                )
             action_type = schema.normalise_type(raw_type)
         except ActionRejected as exc:
             self._emit(_shown(raw_id), _shown(raw_type), source, "rejected", {"reason": str(exc)}, reply)

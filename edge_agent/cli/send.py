@@ -2,8 +2,9 @@
 
 The action (docs/actions.md) gets an ``id`` (random) when it has none and, when a secret
 is configured (``--secret-file``, or ``[actions] mqtt_secret`` of ``-c``), an
-``expires_at`` of now + ``--ttl`` (default ``[mqtt] command_expiry``, 300 s) and its
-signature. It is published with QoS 1 to ``<prefix>/<device-id>/cmd``.
+``expires_at`` of now + ``--ttl`` (default ``[mqtt] command_expiry``, 300 s), the
+``device`` it is for (DEVICE-ID) and its signature, which covers both. It is published
+with QoS 1 to ``<prefix>/<device-id>/cmd``.
 
 MQTT 5 is tried first (always used when the config says ``protocol = "5"``): the command
 then carries a response topic, correlation data and a message expiry of ``--ttl``, so a
@@ -36,6 +37,7 @@ from edge_agent.actions.signing import sign
 from edge_agent.cli.broker_options import BrokerOptions, add_broker_arguments, broker_options, read_secret
 from edge_agent.config.sections import TOPIC_LEVEL_PATTERN
 from edge_agent.errors import ActionRejected, MqttConnectError, MqttError
+from edge_agent.jsonsafe import loads
 from edge_agent.model import SystemClock
 from edge_agent.topics import Topics
 
@@ -112,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_USAGE
     if secret is not None:
         try:
-            command = sign(command, secret, expires_at=SystemClock().now() + timedelta(seconds=ttl))
+            expires_at = SystemClock().now() + timedelta(seconds=ttl)
+            command = sign(command, secret, expires_at=expires_at, device=args.device_id)
         except ActionRejected as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE
@@ -254,8 +257,8 @@ class ActionProgress:
             self.correlation is None or message.correlation_data != self.correlation
         ):
             return []
-        try:
-            body = json.loads(message.payload)
+        try:  # anyone on the broker may publish here: nesting capped, so json never recurses away
+            body = loads(message.payload, strict=False)
         except ValueError:
             return []
         if not isinstance(body, dict):

@@ -1,9 +1,11 @@
 """``edge-agent sign``: sign an action for ``<prefix>/<id>/cmd`` with the MQTT command secret.
 
 Reads one JSON action from the argument (or stdin when it is absent or ``-``), adds an
-``id`` (random) and an ``expires_at`` (now + ``--ttl``) when missing, and prints the
-signed JSON on one line, ready for ``mosquitto_pub -m``. The shell-only recipe that
-gives the same signature is in docs/actions.md.
+``id`` (random) and an ``expires_at`` (now + ``--ttl``) when missing and the ``device``
+it is for (``--device``, the ``[device] id``; the signature covers it, so the command
+runs on that device only), and prints the signed JSON on one line, ready for
+``mosquitto_pub -m``. The shell-only recipe that gives the same signature is in
+docs/actions.md.
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         metavar="FILE",
         help="the file holding [actions] mqtt_secret (surrounding whitespace is ignored, as the agent does)",
+    )
+    parser.add_argument(
+        "--device",
+        metavar="ID",
+        help='the [device] id the command is for (required unless the action names its "device")',
     )
     parser.add_argument(
         "--ttl",
@@ -58,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     action.setdefault("id", uuid.uuid4().hex)
     try:
-        signed = sign(action, secret, expires_at=SystemClock().now() + timedelta(seconds=args.ttl))
+        expires_at = SystemClock().now() + timedelta(seconds=args.ttl)
+        signed = sign(action, secret, expires_at=expires_at, device=args.device)
     except ActionRejected as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

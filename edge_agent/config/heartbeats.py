@@ -6,6 +6,7 @@ TLS keys in :class:`HeartbeatBase` are common to all.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal, Optional, Union
 
@@ -101,10 +102,24 @@ class YeastarConfig(HeartbeatBase):
     password: SecretStr
     report_ip: str
     report_port: int = Field(8260, ge=1, le=65535)
-    report_bind: str = "0.0.0.0"
+    report_bind: str = ""  # "" = report_ip, the address the PBX is told to send to
     report_url: str = ""
     url_tag: Literal[0, 1] = 0
     interval: float = Field(1200.0, gt=0, lt=1800)
+    report_allow: list[str] = Field(default_factory=list)  # [] = the addresses of url's host
+    report_max_per_source: int = Field(4, ge=1, le=1024)
+
+    @field_validator("report_allow")
+    @classmethod
+    def _allow_networks(cls, entries: list[str]) -> list[str]:
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError as exc:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network (e.g. 192.0.2.150 or 192.0.2.0/24)"
+                ) from exc
+        return entries
 
 
 class PubNubConfig(HeartbeatBase):

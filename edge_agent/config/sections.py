@@ -153,6 +153,7 @@ class ActionsConfig(Section):
     allowed_url_schemes: list[str] = Field(default_factory=lambda: ["http", "https", "rtsp", "rtmp"])
     allowed_hosts: list[str] = Field(default_factory=list)
     mqtt_secret: Optional[SecretStr] = None
+    max_command_lifetime: float = Field(86400.0, gt=0, le=366 * 86400)  # how far ahead expires_at may be
     timeouts: dict[str, float] = Field(default_factory=dict)
     update_method: Literal["apt", "pip"] = "apt"
     technical_room_number: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")

@@ -193,7 +193,8 @@ def _parse_json(response: HttpResponse) -> Any:
             status=response.status,
         ) from exc
     except (ValueError, RecursionError) as exc:
-        raise VendorProtocolError(f"the Ack is not valid JSON ({type(exc).__name__})") from exc
+        reason = f"{type(exc).__name__}: {str(exc)[:80]}"
+        raise VendorProtocolError(f"the Ack is not valid JSON ({reason})", status=response.status) from exc
 
 
 def _send_mode(value: Any, notes: list[str]) -> Optional[str]:

@@ -14,7 +14,6 @@ vendor-specific wording of the error body.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Awaitable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from edge_agent.errors import (
     VendorRejectedError,
     VendorTransportError,
 )
+from edge_agent.jsonsafe import DEFAULT_MAX_DEPTH, loads
 from edge_agent.model import Action, Clock, Snapshot
 
 MASK = "****"
@@ -73,20 +73,12 @@ def parse_json(body: bytes) -> Any:
 
     ``NaN``, ``Infinity`` and numbers past a float's range (read as infinity) are not JSON:
     passed on in an event or a retained strategy, they would make the agent's own MQTT
-    messages unreadable to strict parsers (JavaScript, Go).
+    messages unreadable to strict parsers (JavaScript, Go). Nesting is capped at
+    :data:`~edge_agent.jsonsafe.DEFAULT_MAX_DEPTH` levels (a :class:`JsonTooDeep`): a reply
+    nested ~1000 levels parses, but every later ``json.dumps`` of it (store, outbox,
+    digest) raises RecursionError, which would end the endpoint's loop.
     """
-    return json.loads(body.decode("utf-8"), parse_constant=_not_json, parse_float=_finite_float)
-
-
-def _not_json(constant: str) -> Any:
-    raise ValueError(f"{constant} is not a JSON value")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text[:40]} is beyond what a JSON number may hold here")
-    return value
+    return loads(body, max_depth=DEFAULT_MAX_DEPTH)
 
 
 @dataclass(frozen=True)
@@ -107,7 +99,8 @@ class HttpResponse:
             return parse_json(self.body)
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise VendorProtocolError(
-                f"reply is not JSON ({type(exc).__name__}): {self.excerpt()!r}", status=self.status
+                f"reply is not JSON ({type(exc).__name__}: {str(exc)[:80]}): {self.excerpt()!r}",
+                status=self.status,
             ) from exc
 
     def excerpt(self, limit: int = 120) -> str:

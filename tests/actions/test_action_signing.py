@@ -31,9 +31,10 @@ def command(**fields: object) -> dict:
     return {"id": "op-1", "type": "MESSAGE", "message": "Lunch is ready", **fields}
 
 
-def signed(**fields: object) -> bytes:
-    body = sign(command(**fields), SECRET, expires_at=datetime(2030, 1, 1, 12, 5, tzinfo=timezone.utc))
-    return json.dumps(body).encode()
+def signed(device: str = "pi-lobby", **fields: object) -> bytes:
+    """The command signed for ``device`` (by hand, as the docs describe it, not with ``sign``)."""
+    body = {"expires_at": "2030-01-01T12:05:00Z", **command(**fields), "device": device}
+    return json.dumps({**body, "signature": signature_for(body, SECRET)}).encode()
 
 
 def test_a_signed_command_runs_and_its_replay_is_rejected(device: Device) -> None:
@@ -89,7 +90,7 @@ def test_a_missing_expiry_cannot_be_signed_around(device: Device) -> None:
 
 def test_a_signed_command_that_arrives_too_late_is_expired(device: Device) -> None:
     runner = signed_runner(device)
-    late = sign(command(), SECRET, expires_at=device.clock.now() - timedelta(seconds=1))
+    late = sign(command(), SECRET, expires_at=device.clock.now() - timedelta(seconds=1), device="pi-lobby")
     assert runner.handle_mqtt_command(json.dumps(late).encode()) == "op-1"
     drain(runner)
 
@@ -128,8 +129,9 @@ def now_device(device: Device) -> Device:
 def test_edge_agent_sign_output_is_accepted(device: Device, tmp_path: Path) -> None:
     secret_file = tmp_path / "command-secret"
     secret_file.write_text(SECRET + "\n")
+    argv = ["sign", "--secret-file", str(secret_file), "--ttl", "120", "--device", "pi-lobby"]
     done = subprocess.run(
-        [sys.executable, "-m", "edge_agent", "sign", "--secret-file", str(secret_file), "--ttl", "120"],
+        [sys.executable, "-m", "edge_agent", *argv],
         input=json.dumps({"type": "MESSAGE", "message": "Grüße aus dem Keller"}),
         capture_output=True,
         text=True,
@@ -171,7 +173,9 @@ def test_the_documented_shell_recipe_signs_commands_the_agent_accepts(device: De
     secret_file = tmp_path / "command-secret"
     secret_file.write_text(SECRET + "\n")
     script = "\n".join(
-        line for line in shell_recipe().splitlines() if not line.startswith(("SECRET_FILE=", "ACTION="))
+        line
+        for line in shell_recipe().splitlines()
+        if not line.startswith(("SECRET_FILE=", "ACTION=", "DEVICE="))
     )
     action = json.dumps({"id": "sh-1", "type": "MESSAGE", "message": "Lunch is ready é", "notify": 0})
     done = subprocess.run(
@@ -180,6 +184,7 @@ def test_the_documented_shell_recipe_signs_commands_the_agent_accepts(device: De
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "SECRET_FILE": str(secret_file),
             "ACTION": action,
+            "DEVICE": "pi-lobby",
         },
         capture_output=True,
         text=True,
@@ -192,3 +197,76 @@ def test_the_documented_shell_recipe_signs_commands_the_agent_accepts(device: De
 
     assert device.state("sh-1") == "succeeded"
     assert device.calls()[0][-1] == "Lunch is ready é"
+
+
+# -- per-device signatures and a capped lifetime (issue 13, item 16) ----------------------------
+
+
+def test_a_command_signed_for_another_device_does_not_run_here(device: Device) -> None:
+    runner = signed_runner(device)  # this device is pi-lobby
+    body = {**command(), "device": "pi-kitchen", "expires_at": "2030-01-01T12:05:00Z"}
+    body["signature"] = signature_for(body, SECRET)
+    assert runner.handle_mqtt_command(json.dumps(body).encode()) is None
+    drain(runner)
+
+    assert device.calls() == []
+    assert device.last_event("op-1")["reason"].startswith("wrong device")
+    assert runner.handle_mqtt_command(signed(device="pi-lobby")) == "op-1"  # not journalled: it still runs
+
+
+def test_a_command_signed_the_old_way_is_rejected_with_a_reason_that_says_to_re_sign(device: Device) -> None:
+    runner = signed_runner(device)
+    old_way = {**command(), "expires_at": "2030-01-01T12:05:00Z"}  # a valid MAC, but no device in it
+    old_way["signature"] = signature_for(old_way, SECRET)
+    assert runner.handle_mqtt_command(json.dumps(old_way).encode()) is None
+    drain(runner)
+
+    assert device.calls() == []
+    reason = device.last_event("op-1")["reason"]
+    assert reason.startswith("signature does not cover the device id: re-sign")
+    assert "--device pi-lobby" in reason
+
+
+@pytest.mark.parametrize(
+    ("expires_at", "runs"),
+    [
+        ("2030-01-02T11:59:00Z", True),  # just under a day after the device's now (2030-01-01 12:00)
+        ("2030-01-02T12:01:00Z", False),  # just over a day
+        ("2099-01-01T00:00:00Z", False),  # "for ever"
+    ],
+)
+def test_a_signed_commands_lifetime_is_capped(device: Device, expires_at: str, runs: bool) -> None:
+    runner = signed_runner(device)
+    accepted = runner.handle_mqtt_command(signed(expires_at=expires_at))
+    drain(runner)
+
+    assert (accepted == "op-1") is runs
+    if not runs:
+        assert device.last_event("op-1")["reason"].startswith("expires_at too far ahead")
+        assert device.calls() == []
+
+
+def test_the_lifetime_cap_is_configurable(device: Device) -> None:
+    device.program("logger")
+    runner = device.runner(mqtt_secret=SECRET, max_command_lifetime=600)
+    assert runner.handle_mqtt_command(signed(expires_at="2030-01-01T12:11:00Z")) is None
+    assert "max_command_lifetime (600 s)" in device.last_event("op-1")["reason"]
+    assert runner.handle_mqtt_command(signed(expires_at="2030-01-01T12:09:00Z")) == "op-1"
+
+
+def test_edge_agent_sign_needs_the_device_and_signs_for_it_only(device: Device, tmp_path: Path) -> None:
+    secret_file = tmp_path / "command-secret"
+    secret_file.write_text(SECRET)
+    action = json.dumps({"id": "cli-1", "type": "MESSAGE", "message": "hi"})
+    base = [sys.executable, "-m", "edge_agent", "sign", "--secret-file", str(secret_file)]
+    unaddressed = subprocess.run([*base, action], capture_output=True, text=True, timeout=60)
+    assert unaddressed.returncode == 2 and "--device" in unaddressed.stderr
+
+    elsewhere = subprocess.run(
+        [*base, "--device", "pi-kitchen", action], capture_output=True, text=True, timeout=60
+    )
+    assert elsewhere.returncode == 0, elsewhere.stderr
+    assert json.loads(elsewhere.stdout)["device"] == "pi-kitchen"
+    runner = signed_runner(now_device(device))
+    assert runner.handle_mqtt_command(elsewhere.stdout.strip().encode()) is None
+    assert device.last_event("cli-1")["reason"].startswith("wrong device")

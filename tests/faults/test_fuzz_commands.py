@@ -11,7 +11,7 @@ event a JSON body the broker can carry.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Optional
 
@@ -26,7 +26,7 @@ from edge_agent.model import Event, SystemClock
 from edge_agent.store import Store
 
 SECRET = "fuzz-secret"
-EXPIRES = datetime(2099, 1, 1, tzinfo=timezone.utc)
+EXPIRES = datetime.now(timezone.utc) + timedelta(hours=1)  # within max_command_lifetime
 
 json_scalars = (
     st.none()
@@ -180,7 +180,7 @@ def test_the_runner_entry_point_takes_any_bytes_and_runs_a_signed_command_once(t
         before = len(operator.events)
         check_outcome(operator, before, runner.handle_mqtt_command(payload, operator.reply))
 
-        document = sign(body, SECRET, expires_at=EXPIRES) if sign_it else body
+        document = sign({**body, "device": "fuzz-1"}, SECRET, expires_at=EXPIRES) if sign_it else body
         before = len(operator.events)
         accepted = runner.handle_mqtt_command(json.dumps(document).encode(), operator.reply)
         check_outcome(operator, before, accepted)

@@ -68,7 +68,7 @@ def with_listener(
     mirror = Mirror()
 
     async def main() -> None:
-        listener = ReportListener("127.0.0.1", 0, mirror, "pbx", clock)
+        listener = ReportListener("127.0.0.1", 0, mirror, "pbx", clock, pbx_host="127.0.0.1")  # the simulator
         await listener.start()
         harness = harness_factory(yeastar_table(url, listener.port, **extra))
         try:
