@@ -28,12 +28,12 @@ Rules an operator will notice:
 
 from __future__ import annotations
 
-import json
 import math
 from bisect import insort
 from datetime import datetime, timezone
 from typing import Any, Callable, NamedTuple, Optional, Protocol
 
+from edge_agent.jsonsafe import loads as load_json
 from edge_agent.model import format_utc
 
 ONLINE = "online"
@@ -243,7 +243,7 @@ class FleetView:
 
     def _take_json(self, device_id: str, payload: bytes, retain: bool, apply: _Apply) -> None:
         try:
-            document = json.loads(payload)
+            document = load_json(payload)
         except (UnicodeDecodeError, ValueError):
             self.malformed += 1
             return

@@ -25,7 +25,6 @@ heartbeat engine records them and calls :meth:`ActionRunner.notify`); operators'
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 from collections.abc import Awaitable, Mapping
@@ -39,9 +38,11 @@ from edge_agent.actions.planner import Plan, Planner
 from edge_agent.actions.process import ProcessOutcome, run_program
 from edge_agent.actions.profiles import CommandTable
 from edge_agent.actions.validate import UrlPolicy
-from edge_agent.commands import MAX_NESTING, nesting_depth
+from edge_agent.commands import MAX_NESTING
 from edge_agent.config import ActionsConfig
 from edge_agent.errors import ActionError, ActionRejected, ConfigError
+from edge_agent.jsonsafe import JsonTooDeep
+from edge_agent.jsonsafe import loads as load_json
 from edge_agent.model import Action, Clock, Event, format_utc
 from edge_agent.store import JournalEntry, Store
 
@@ -252,13 +253,13 @@ class ActionRunner:
     def handle_mqtt_command(self, payload: bytes, reply: Optional[Reply] = None) -> Optional[str]:
         """An operator's command from ``<prefix>/<id>/cmd``: signed when ``mqtt_secret`` is set."""
         try:
-            document = json.loads(payload.decode("utf-8"))
-            too_deep = nesting_depth(document) > MAX_NESTING
+            document = load_json(payload, max_depth=MAX_NESTING)
+            too_deep = False
+        except JsonTooDeep:
+            too_deep = True
         except (UnicodeDecodeError, ValueError) as exc:
             self._emit(None, None, MQTT_SOURCE, "rejected", {"reason": f"not a JSON command: {exc}"}, reply)
             return None
-        except RecursionError:
-            too_deep = True
         if too_deep:
             reason = f"not a command: JSON nested deeper than {MAX_NESTING} levels"
             self._emit(None, None, MQTT_SOURCE, "rejected", {"reason": reason}, reply)

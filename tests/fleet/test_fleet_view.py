@@ -293,3 +293,13 @@ def test_nothing_a_broker_delivers_crashes_the_view(
     for row in fleet.rows():
         json.dumps(row.to_json(), allow_nan=False)  # every row can still be printed as strict JSON
     assert fleet.messages == 1
+
+
+def test_a_state_nested_thousands_deep_is_counted_malformed_not_a_crash_of_watch() -> None:
+    """Any client on the broker can publish under the prefix: `watch` must outlive it."""
+    fleet = view()
+    for depth in (900, 5_000, 100_000):
+        fleet.feed("edge/pi-1/state", b'{"cpu_percent": ' + b"[" * depth + b"]" * depth + b"}")
+    assert fleet.malformed == 3
+    fleet.feed("edge/pi-1/state", state(cpu_percent=10.0))
+    assert fleet.row("pi-1").to_json()["cpu_percent"] == 10.0
