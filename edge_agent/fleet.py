@@ -243,7 +243,7 @@ class FleetView:
 
     def _take_json(self, device_id: str, payload: bytes, retain: bool, apply: _Apply) -> None:
         try:
-            document = load_json(payload)
+            document = load_json(payload, strict=False)
         except (UnicodeDecodeError, ValueError):
             self.malformed += 1
             return
