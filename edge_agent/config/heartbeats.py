@@ -6,12 +6,12 @@ TLS keys in :class:`HeartbeatBase` are common to all.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Literal, Optional, Union
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from edge_agent.config.base import Section
+from edge_agent.config.base import LaxPath, NotBool, Section
+from edge_agent.config.checks import http_url
 
 
 class HeartbeatBase(Section):
@@ -27,7 +27,13 @@ class HeartbeatBase(Section):
     forbidden_backoff: float = Field(1800.0, gt=0, le=86400)
     max_response_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
     tls_insecure: bool = False
-    ca_file: Optional[Path] = None
+    ca_file: Optional[LaxPath] = None
+
+    @field_validator("url", "entry_url", "origin", check_fields=False)
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        # Every vendor speaks HTTP(S): "htp://" or a bare host is a typo, found at load.
+        return http_url(url)
 
     @model_validator(mode="after")
     def _backoff_ordered(self) -> HeartbeatBase:
@@ -103,7 +109,7 @@ class YeastarConfig(HeartbeatBase):
     report_port: int = Field(8260, ge=1, le=65535)
     report_bind: str = "0.0.0.0"
     report_url: str = ""
-    url_tag: Literal[0, 1] = 0
+    url_tag: Annotated[Literal[0, 1], NotBool] = 0
     interval: float = Field(1200.0, gt=0, lt=1800)
 
 
