@@ -6,6 +6,7 @@ in step (a test parses that file and compares its keys with these models).
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import socket
@@ -19,7 +20,6 @@ from edge_agent.config.base import LaxPath, NotBool, Section, keyed_error
 from edge_agent.config.checks import (
     ACTION_VARIANTS,
     BUILTIN_ACTION_TYPES,
-    did_you_mean,
     host_name,
     normalise_action_type,
     unknown_types_reason,
@@ -27,6 +27,11 @@ from edge_agent.config.checks import (
 
 # What an MQTT topic level may hold: no wildcards, no separators, nothing invisible.
 TOPIC_LEVEL_PATTERN = r"^[A-Za-z0-9_.:@-]{1,128}$"
+
+# How alike (difflib ratio) a custom command's name and a built-in type must be to be
+# taken for a typo: MESAGE/MESSAGE is 0.92, REBOT/REBOOT 0.91; RESTART_PLAYER/START_APP
+# is 0.61 and REBOOT_NOW/REBOOT 0.75, which stay custom commands.
+TYPO_CUTOFF = 0.85
 
 
 def default_device_id() -> str:
@@ -208,18 +213,23 @@ class ActionsConfig(Section):
         return schemes
 
     @model_validator(mode="after")
-    def _custom_commands_are_allowed(self) -> ActionsConfig:
-        # A command key that is not a built-in type defines a custom command. One that is
-        # not in allow can never run: far more often a typo ("MESAGE") than a wish.
+    def _custom_commands_are_not_typos(self) -> ActionsConfig:
+        # A key that is not a built-in type defines a custom command, which may stay off
+        # (not in allow) until wanted. But one a letter away from a built-in ("MESAGE") and
+        # not in allow is a typo far more often than a wish: the built-in would silently keep
+        # its profile default. Listing it in allow says it is meant.
         allowed = {normalise_action_type(name) for name in self.allow}
         for key in self.commands:
             action_type = _command_key(key)
-            if action_type not in BUILTIN_ACTION_TYPES and action_type not in allowed:
+            if action_type in BUILTIN_ACTION_TYPES or action_type in allowed:
+                continue
+            close = difflib.get_close_matches(action_type, BUILTIN_ACTION_TYPES, n=1, cutoff=TYPO_CUTOFF)
+            if close:
                 raise keyed_error(
                     ("commands", key),
-                    f"{key!r} is not a built-in action type{did_you_mean(action_type, BUILTIN_ACTION_TYPES)} "
-                    f"(built-in: {', '.join(BUILTIN_ACTION_TYPES)}); a custom command must also be "
-                    "listed in [actions] allow",
+                    f"{key!r} is not a built-in action type; did you mean {close[0]!r}? "
+                    f"(built-in: {', '.join(BUILTIN_ACTION_TYPES)}; a custom command this close to "
+                    "a built-in name must also be listed in [actions] allow)",
                 )
         return self
 
