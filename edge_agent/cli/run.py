@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+from edge_agent import __version__
 from edge_agent.cli.common import add_config_argument, config_path, load_or_report
 from edge_agent.config import Config
 
@@ -37,6 +38,28 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def describe(config: Config, path: Optional[Path]) -> str:
+    """The start line's facts: which device, which broker, which vendor endpoints, from which file.
+
+    Secrets and URLs stay out: the line is for ``journalctl`` and a Termux log file.
+    """
+    mqtt = config.mqtt
+    if mqtt is None:
+        broker = "no broker"
+    else:
+        embedded = "embedded " if mqtt.embedded_broker else ""
+        tls = " (TLS)" if mqtt.uses_tls else ""
+        broker = f"{embedded}broker {mqtt.host}:{mqtt.port}{tls}, prefix {mqtt.topic_prefix}"
+    endpoints = ", ".join(
+        f"{name} ({hb.vendor}{'' if hb.enabled else ', disabled'})" for name, hb in config.heartbeats.items()
+    )
+    source = str(path) if path is not None else "built-in defaults"
+    return (
+        f"device {config.device.id}; {broker}; heartbeats: {endpoints or 'none'}; "
+        f"store {config.storage.path}; config {source}"
+    )
 
 
 class _Lifecycle:
@@ -78,11 +101,13 @@ async def _run(config: Config, path: Optional[Path]) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, lifecycle.terminate)
     loop.add_signal_handler(signal.SIGHUP, lifecycle.reload)
+    log.info("edge-agent %s starting: %s", __version__, describe(config, path))
     while True:
         agent = build_agent(config)
         await agent.run(lifecycle.current_stop)
         if lifecycle.finished or lifecycle.next_config is None:
             return
         config, lifecycle.next_config = lifecycle.next_config, None
+        log.info("edge-agent %s reloaded: %s", __version__, describe(config, path))
         lifecycle.current_stop = asyncio.Event()
         SystemdNotifier().reloading()
