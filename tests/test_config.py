@@ -407,6 +407,9 @@ def check_as_nobody(config: Path) -> tuple[int, str]:
     """``edge-agent check`` in a child that has dropped root, so permissions mean something."""
     import os
 
+    from edge_agent.cli import build_parser, main
+
+    build_parser()  # import every subcommand now: the child cannot read a Python under /root
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
@@ -416,9 +419,11 @@ def check_as_nobody(config: Path) -> tuple[int, str]:
             os.setgroups([])
             os.setgid(65534)
             os.setuid(65534)
-            from edge_agent.cli import main
-
             code = main(["check", "-c", str(config)])
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
