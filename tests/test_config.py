@@ -558,3 +558,12 @@ def test_run_start_line_names_the_broker(tmp_path: Path) -> None:
     )
     line = describe(config, tmp_path / "edge-agent.toml")
     assert "device d; broker broker.lan:8883 (TLS), prefix edge; heartbeats: none" in line
+
+
+def test_run_refuses_a_store_it_cannot_create_with_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    path = write(tmp_path, f'[device]\nid = "a"\n[storage]\npath = "{tmp_path / "a-file" / "x.db"}"\n')
+    result = run_cli("run", "-c", str(path))
+    assert result.returncode == 2, result.stderr
+    assert f"{path}: storage.path:" in result.stderr and "(line 4)" in result.stderr
+    assert "is a file, not a folder" in result.stderr and "Traceback" not in result.stderr

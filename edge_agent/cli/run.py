@@ -30,8 +30,17 @@ def run(args: argparse.Namespace) -> int:
     config = load_or_report(args)
     if config is None:
         return 2
+    from edge_agent.config.preflight import filesystem_problems
     from edge_agent.errors import EdgeAgentError
 
+    # The same path checks as `check`, as the user the service runs as: a store it cannot
+    # create is a config error (exit 2, which the unit and the Termux boot script do not
+    # retry), not a crash to be restarted every few seconds for ever.
+    problems = filesystem_problems(config, config_path(args))
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems:
+        return 2
     try:
         asyncio.run(_run(config, config_path(args)))
     except EdgeAgentError as exc:
