@@ -162,7 +162,7 @@ def test_a_custom_command_runs_only_when_allowed_and_templated(device: Device) -
     with pytest.raises(ValidationError, match="custom command defined in"):
         ActionsConfig(allow=["RESTART_PLAYER"])
     untemplated = device.runner(allow=["UPDATE_FIRMWARE"])
-    untemplated.submit({"id": "c-1", "type": "UPDATE_FIRMWARE", "url": "https://fw.example.com/1.bin"}, "xyte")
+    untemplated.submit({"id": "c-1", "type": "UPDATE_FIRMWARE", "url": "https://fw.example/1.bin"}, "xyte")
     drain(untemplated)
     assert device.state("c-1") == "rejected" and "no argv" in device.last_event("c-1")["reason"]
 
