@@ -567,3 +567,15 @@ def test_run_refuses_a_store_it_cannot_create_with_exit_2(tmp_path: Path) -> Non
     assert result.returncode == 2, result.stderr
     assert f"{path}: storage.path:" in result.stderr and "(line 4)" in result.stderr
     assert "is a file, not a folder" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_check_says_when_the_unusable_store_is_the_default(tmp_path: Path) -> None:
+    import os
+
+    (tmp_path / "state-file").write_text("")
+    path = write(tmp_path, '[device]\nid = "a"\n[storage]\noutbox_max = 100\n')
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state-file"), "STATE_DIRECTORY": ""}
+    result = run_cli("check", "-c", str(path), env=env)
+    assert result.returncode == 2
+    assert f"{path}: storage.path:" in result.stderr and "(not set: the default)" in result.stderr
+    assert "(line" not in result.stderr

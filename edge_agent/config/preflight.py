@@ -19,24 +19,27 @@ from edge_agent.config.loader import Config, find_key_line
 def filesystem_problems(config: Config, path: Optional[Path]) -> list[str]:
     """One line per path this user cannot use, naming the file, the key, the line and why."""
     text = _text(path)
-    problems: list[tuple[list[str], str]] = []
+    # (key path, reason, written in the file: else it is a default, with no line to point at)
+    problems: list[tuple[list[str], str, bool]] = []
     store = _store_problem(config.storage.path)
     if store:
-        default = "path" not in config.storage.model_fields_set
-        problems.append((["storage", "path"], store + (" (not set: the default)" if default else "")))
+        written = "path" in config.storage.model_fields_set
+        reason = store if written else f"{store} (not set: the default)"
+        problems.append((["storage", "path"], reason, written))
     if config.mqtt is not None:
         for key in ("ca_file", "cert_file", "key_file"):
             problem = _readable_file(getattr(config.mqtt, key))
             if problem:
-                problems.append((["mqtt", key], problem))
+                problems.append((["mqtt", key], problem, True))
     for name, endpoint in config.heartbeats.items():
         problem = _readable_file(endpoint.ca_file)
         if problem:
-            problems.append((["heartbeats", name, "ca_file"], problem))
+            problems.append((["heartbeats", name, "ca_file"], problem, True))
     root = config.metrics.host_root
     if not root.is_dir():
-        problems.append((["metrics", "host_root"], f"{str(root)!r} is not a folder"))
-    return [_line(path, text, key, reason) for key, reason in problems]
+        written = "host_root" in config.metrics.model_fields_set
+        problems.append((["metrics", "host_root"], f"{str(root)!r} is not a folder", written))
+    return [_line(path, text if written else "", key, reason) for key, reason, written in problems]
 
 
 def _store_problem(store: Path) -> Optional[str]:
