@@ -579,3 +579,9 @@ def test_check_says_when_the_unusable_store_is_the_default(tmp_path: Path) -> No
     assert result.returncode == 2
     assert f"{path}: storage.path:" in result.stderr and "(not set: the default)" in result.stderr
     assert "(line" not in result.stderr
+
+
+def test_an_allowed_url_scheme_is_a_scheme_not_a_prefix(tmp_path: Path) -> None:
+    (problem,) = problems_of(tmp_path, '[actions]\nallowed_url_schemes = ["https", "rtsp://"]\n')
+    assert "actions.allowed_url_schemes:" in problem and "(line 2)" in problem
+    assert "'rtsp://' is not a URL scheme" in problem

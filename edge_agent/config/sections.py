@@ -208,8 +208,9 @@ class ActionsConfig(Section):
     @classmethod
     def _schemes_are_names(cls, schemes: list[str]) -> list[str]:
         for scheme in schemes:
-            if not re.fullmatch(r"[a-z][a-z0-9+.-]{0,31}", scheme):
-                raise ValueError(f"{scheme!r} is not a URL scheme (lower case, without ':' or '//')")
+            # "rtsp", not "rtsp://": a scheme never matches a URL with its separator in it.
+            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]{0,31}", scheme):
+                raise ValueError(f"{scheme!r} is not a URL scheme (e.g. \"https\", without ':' or '//')")
         return schemes
 
     @model_validator(mode="after")
