@@ -132,6 +132,8 @@ def _reason(error: Any) -> str:
         return f"missing key 'vendor'; choose one of {', '.join(VENDOR_NAMES)}"
     if kind in _EXPECTED:
         return _type_reason(_EXPECTED[kind], error.get("input"))
+    if kind == "literal_error":
+        return f"expected {error['ctx']['expected']}, got {_toml_kind(error.get('input'))}"
     return message.removeprefix("Value error, ")
 
 
