@@ -72,7 +72,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="PATH",
         help="the store's SQLite file (default: /var/lib/edge-agent/edge-agent.db as root on Linux, "
-        "else $XDG_STATE_HOME or ~/.local/state, /edge-agent/edge-agent.db)",
+        "else edge-agent/edge-agent.db under $XDG_STATE_HOME or ~/.local/state)",
+    )
+    parser.epilog = (
+        "exit status: 0 written; 1 the file could not be written; 2 refused: the file exists "
+        "(without --force) or an option is invalid"
     )
 
 
