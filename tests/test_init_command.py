@@ -220,3 +220,11 @@ def test_a_written_file_is_not_readable_by_others(tmp_path: Path) -> None:
     result, target = init_linux(tmp_path)
     assert result.returncode == 0, result.stderr
     assert stat.S_IMODE(target.stat().st_mode) & 0o007 == 0
+
+
+def test_a_file_that_cannot_be_written_is_exit_1_with_the_reason(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    target = tmp_path / "a-file" / "edge-agent.toml"
+    result = cli("init", "-c", str(target), env=clean_env(tmp_path))
+    assert result.returncode == 1
+    assert f"cannot write {target}: Not a directory" in result.stderr and "Traceback" not in result.stderr
