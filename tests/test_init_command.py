@@ -18,7 +18,7 @@ import pytest
 
 from edge_agent.config import load_config
 from edge_agent.config.paths import SYSTEM_CONFIG, SYSTEM_STORE, config_candidates, starter_store_path
-from edge_agent.config.starter import device_id_from_hostname
+from edge_agent.config.sections import DeviceConfig, device_id_from_hostname
 
 TERMUX_PREFIX = "/data/data/com.termux/files/usr"
 AS_ROOT = os.geteuid() == 0
@@ -228,3 +228,7 @@ def test_a_file_that_cannot_be_written_is_exit_1_with_the_reason(tmp_path: Path)
     result = cli("init", "-c", str(target), env=clean_env(tmp_path))
     assert result.returncode == 1
     assert f"cannot write {target}: Not a directory" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_config_without_a_device_id_takes_the_same_id_init_writes() -> None:
+    assert DeviceConfig().id == device_id_from_hostname(socket.gethostname())

@@ -30,8 +30,8 @@ from edge_agent.cli.common import report, running_as_root
 from edge_agent.config import parse_config
 from edge_agent.config.paths import PLATFORMS, default_config_path, detect_platform, starter_store_path
 from edge_agent.config.preflight import filesystem_problems
-from edge_agent.config.sections import TOPIC_LEVEL_PATTERN
-from edge_agent.config.starter import DEFAULT_MQTT_PORT, Starter, device_id_from_hostname, render
+from edge_agent.config.sections import TOPIC_LEVEL_PATTERN, device_id_from_hostname
+from edge_agent.config.starter import DEFAULT_MQTT_PORT, Starter, render
 from edge_agent.errors import ConfigError
 
 EXIT_WRITTEN = 0

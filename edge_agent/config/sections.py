@@ -34,9 +34,21 @@ TOPIC_LEVEL_PATTERN = r"^[A-Za-z0-9_.:@-]{1,128}$"
 TYPO_CUTOFF = 0.85
 
 
+FALLBACK_DEVICE_ID = "edge-device"
+
+
 def default_device_id() -> str:
-    """The hostname, which is what an operator calls the device anyway."""
-    return socket.gethostname() or "edge-device"
+    """The hostname, which is what an operator calls the device anyway (made a valid id)."""
+    return device_id_from_hostname(socket.gethostname())
+
+
+def device_id_from_hostname(hostname: str) -> str:
+    """The hostname as ``[device] id`` accepts it: other characters become ``-``, at most 128.
+
+    A hostname such as "Pi Lobby" must not make a config without ``[device] id`` invalid.
+    """
+    cleaned = re.sub(r"[^A-Za-z0-9_.:@-]+", "-", hostname).strip("-.")[:128]
+    return cleaned if re.match(TOPIC_LEVEL_PATTERN, cleaned) else FALLBACK_DEVICE_ID
 
 
 class DeviceConfig(Section):

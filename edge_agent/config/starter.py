@@ -7,16 +7,13 @@ the CLI decides the values (hostname, platform, paths) and writes the file.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 from edge_agent import __version__
-from edge_agent.config.sections import TOPIC_LEVEL_PATTERN
 
 DEFAULT_MQTT_PORT = 1883
-FALLBACK_DEVICE_ID = "edge-device"
 
 
 @dataclass(frozen=True)
@@ -28,12 +25,6 @@ class Starter:
     mqtt_host: Optional[str] = None
     mqtt_port: int = DEFAULT_MQTT_PORT
     platform: Optional[str] = None
-
-
-def device_id_from_hostname(hostname: str) -> str:
-    """The hostname as ``[device] id`` accepts it: other characters become ``-``, at most 128."""
-    cleaned = re.sub(r"[^A-Za-z0-9_.:@-]+", "-", hostname).strip("-.")[:128]
-    return cleaned if re.match(TOPIC_LEVEL_PATTERN, cleaned) else FALLBACK_DEVICE_ID
 
 
 def _toml(text: str) -> str:
