@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 from typing import Optional
 
@@ -17,6 +18,7 @@ from edge_agent import __version__
 
 # name -> (module under edge_agent.cli, one-line help). Explicit, so nothing is loaded by accident.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("init", "write a minimal starter config that passes check (never over an existing file)"),
     "check": ("check", "validate a config file; exit 0 if valid, 2 with the errors if not"),
     "sign": ("sign", "sign an action JSON with the MQTT command secret"),
     "metrics": ("metrics", "print one metric snapshot (a table, or JSON with --json)"),
@@ -36,6 +38,32 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
+LOG_LEVELS = ["debug", "info", "warning", "error"]
+DEFAULT_LOG_LEVEL = "warning"
+
+
+def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """``--log-level`` and ``--log-json``, on the main parser and again on each subcommand.
+
+    On a subcommand their defaults are SUPPRESS, so an option given before the subcommand
+    is not reset by the subcommand's own default: ``edge-agent --log-level info run`` and
+    ``edge-agent run --log-level info`` mean the same.
+    """
+    default: object = argparse.SUPPRESS if suppress else None
+    parser.add_argument(
+        "--log-level",
+        default=default,
+        choices=LOG_LEVELS,
+        help=f"how much to log to stderr (default: {DEFAULT_LOG_LEVEL}; for run, info for "
+        "edge-agent's own messages)",
+    )
+    parser.add_argument(
+        "--log-json",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="log one JSON object per line",
+    )
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -43,18 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="MQTT-bridged IoT edge agent: metrics, vendor heartbeats, safe actions.",
     )
     parser.add_argument("--version", action="version", version=f"edge-agent {__version__}")
-    parser.add_argument(
-        "--log-level",
-        default="warning",
-        choices=["debug", "info", "warning", "error"],
-        help="how much to log to stderr (default: warning)",
-    )
-    parser.add_argument("--log-json", action="store_true", help="log one JSON object per line")
+    _add_global_options(parser, suppress=False)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
         sub.set_defaults(_module=module_name)
         _load(module_name).add_arguments(sub)
+        _add_global_options(sub, suppress=True)
     return parser
 
 
@@ -70,7 +93,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         return EXIT_USAGE
     from edge_agent.logs import setup_logging
 
-    setup_logging(args.log_level, json_lines=args.log_json)
+    # run with no --log-level says what it is doing (its own start line, broker connected,
+    # actions queued: a handful of lines, not one per cycle); the other commands print
+    # their result and stay quiet. Libraries stay at warning either way (see logs.py).
+    setup_logging(args.log_level or DEFAULT_LOG_LEVEL, json_lines=args.log_json)
+    if args.log_level is None and args.command == "run":
+        logging.getLogger("edge_agent").setLevel(logging.INFO)
     try:
         return int(_load(args._module).run(args))
     except KeyboardInterrupt:

@@ -9,9 +9,14 @@ from pathlib import Path
 from typing import Optional
 
 from edge_agent.config import Config, load_config
+from edge_agent.config.paths import find_config
 from edge_agent.errors import ConfigError
 
-DEFAULT_CONFIG = Path("/etc/edge-agent/edge-agent.toml")
+CONFIG_HELP = (
+    "the TOML config file (default: $EDGE_AGENT_CONFIG, else /etc/edge-agent/edge-agent.toml as root, "
+    "~/.config/edge-agent/edge-agent.toml on Termux, and for another user the first of these two "
+    "that exists)"
+)
 
 
 def add_config_argument(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
@@ -21,19 +26,19 @@ def add_config_argument(parser: argparse.ArgumentParser, *, required: bool = Fal
         type=Path,
         required=required,
         metavar="FILE",
-        help="the TOML config file (default: $EDGE_AGENT_CONFIG, else /etc/edge-agent/edge-agent.toml "
-        "if it exists, else built-in defaults)",
+        help=CONFIG_HELP + "; none found: built-in defaults",
     )
 
 
+def running_as_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
 def config_path(args: argparse.Namespace) -> Optional[Path]:
-    """The config file the user meant, or None to run on defaults."""
+    """The config file the user meant, or None to run on defaults (see :mod:`edge_agent.config.paths`)."""
     if args.config is not None:
         return Path(args.config)
-    env = os.environ.get("EDGE_AGENT_CONFIG")
-    if env:
-        return Path(env)
-    return DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None
+    return find_config(os.environ, root=running_as_root())
 
 
 def load_or_report(args: argparse.Namespace) -> Optional[Config]:
@@ -42,6 +47,10 @@ def load_or_report(args: argparse.Namespace) -> Optional[Config]:
     try:
         return load_config(path) if path is not None else Config()
     except ConfigError as exc:
-        for problem in exc.problems:
-            print(f"error: {problem}", file=sys.stderr)
+        report(exc)
         return None
+
+
+def report(exc: ConfigError) -> None:
+    for problem in exc.problems:
+        print(f"error: {problem}", file=sys.stderr)

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+from edge_agent import __version__
 from edge_agent.cli.common import add_config_argument, config_path, load_or_report
 from edge_agent.config import Config
 
@@ -29,14 +30,45 @@ def run(args: argparse.Namespace) -> int:
     config = load_or_report(args)
     if config is None:
         return 2
+    from edge_agent.config.preflight import filesystem_problems
     from edge_agent.errors import EdgeAgentError
 
+    # The same path checks as `check`, as the user the service runs as: a store it cannot
+    # create is a config error (exit 2, which the unit and the Termux boot script do not
+    # retry), not a crash to be restarted every few seconds for ever.
+    problems = filesystem_problems(config, config_path(args))
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems:
+        return 2
     try:
         asyncio.run(_run(config, config_path(args)))
     except EdgeAgentError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def describe(config: Config, path: Optional[Path]) -> str:
+    """The start line's facts: which device, which broker, which vendor endpoints, from which file.
+
+    Secrets and URLs stay out: the line is for ``journalctl`` and a Termux log file.
+    """
+    mqtt = config.mqtt
+    if mqtt is None:
+        broker = "no broker"
+    else:
+        embedded = "embedded " if mqtt.embedded_broker else ""
+        tls = " (TLS)" if mqtt.uses_tls else ""
+        broker = f"{embedded}broker {mqtt.host}:{mqtt.port}{tls}, prefix {mqtt.topic_prefix}"
+    endpoints = ", ".join(
+        f"{name} ({hb.vendor}{'' if hb.enabled else ', disabled'})" for name, hb in config.heartbeats.items()
+    )
+    source = str(path) if path is not None else "built-in defaults"
+    return (
+        f"device {config.device.id}; {broker}; heartbeats: {endpoints or 'none'}; "
+        f"store {config.storage.path}; config {source}"
+    )
 
 
 class _Lifecycle:
@@ -78,11 +110,13 @@ async def _run(config: Config, path: Optional[Path]) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, lifecycle.terminate)
     loop.add_signal_handler(signal.SIGHUP, lifecycle.reload)
+    log.info("edge-agent %s starting: %s", __version__, describe(config, path))
     while True:
         agent = build_agent(config)
         await agent.run(lifecycle.current_stop)
         if lifecycle.finished or lifecycle.next_config is None:
             return
         config, lifecycle.next_config = lifecycle.next_config, None
+        log.info("edge-agent %s reloaded: %s", __version__, describe(config, path))
         lifecycle.current_stop = asyncio.Event()
         SystemdNotifier().reloading()

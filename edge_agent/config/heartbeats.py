@@ -7,12 +7,12 @@ TLS keys in :class:`HeartbeatBase` are common to all.
 from __future__ import annotations
 
 import ipaddress
-from pathlib import Path
 from typing import Annotated, Literal, Optional, Union
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from edge_agent.config.base import Section
+from edge_agent.config.base import LaxPath, NotBool, Section
+from edge_agent.config.checks import http_url
 
 
 class HeartbeatBase(Section):
@@ -28,7 +28,13 @@ class HeartbeatBase(Section):
     forbidden_backoff: float = Field(1800.0, gt=0, le=86400)
     max_response_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
     tls_insecure: bool = False
-    ca_file: Optional[Path] = None
+    ca_file: Optional[LaxPath] = None
+
+    @field_validator("url", "entry_url", "origin", check_fields=False)
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        # Every vendor speaks HTTP(S): "htp://" or a bare host is a typo, found at load.
+        return http_url(url)
 
     @model_validator(mode="after")
     def _backoff_ordered(self) -> HeartbeatBase:
@@ -104,7 +110,7 @@ class YeastarConfig(HeartbeatBase):
     report_port: int = Field(8260, ge=1, le=65535)
     report_bind: str = ""  # "" = report_ip, the address the PBX is told to send to
     report_url: str = ""
-    url_tag: Literal[0, 1] = 0
+    url_tag: Annotated[Literal[0, 1], NotBool] = 0
     interval: float = Field(1200.0, gt=0, lt=1800)
     report_allow: list[str] = Field(default_factory=list)  # [] = the addresses of url's host
     report_max_per_source: int = Field(4, ge=1, le=1024)

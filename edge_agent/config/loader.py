@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from edge_agent.config.base import KEYED_ERROR
 from edge_agent.config.heartbeats import VENDOR_NAMES, HeartbeatConfig
 from edge_agent.config.sections import (
     TOPIC_LEVEL_PATTERN,
@@ -29,7 +31,7 @@ else:  # pragma: no cover - exercised on Raspberry Pi OS Bullseye
 class Config(BaseModel):
     """The whole config file. Every table is optional; ``[mqtt]`` absent means no broker."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     device: DeviceConfig = Field(default_factory=DeviceConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
@@ -85,6 +87,8 @@ def parse_config(text: str, path: Path) -> Config:
 def _describe(error: Any, text: str, path: Path) -> str:
     """One line for one pydantic error: file, key path, reason, and the line where TOML has it."""
     loc = _key_path(error["loc"])
+    if error.get("type") == KEYED_ERROR:
+        loc += [str(part) for part in error["ctx"]["key"]]
     reason = _reason(error)
     line = find_key_line(text, loc)
     where = f" (line {line})" if line else ""
@@ -100,26 +104,87 @@ def _key_path(loc: tuple[Any, ...]) -> list[str]:
     return keys
 
 
+# pydantic's strict type errors -> what TOML value was expected.
+_EXPECTED = {
+    "int_type": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "string_type": "a string in quotes",
+    "list_type": "an array [...]",
+    "dict_type": "a table",
+    "model_type": "a table",
+    "path_type": "a path string",
+}
+
+
 def _reason(error: Any) -> str:
     kind = error.get("type")
     if kind == "extra_forbidden":
         return "unknown key (check its spelling against conf/edge-agent.toml)"
     if kind == "missing":
         return "required key is missing"
+    if kind == KEYED_ERROR:
+        return str(error["ctx"]["reason"])
     message = str(error.get("msg", "invalid value"))
     if kind == "union_tag_invalid":
         return f"unknown vendor; choose one of {', '.join(VENDOR_NAMES)}"
     if kind == "union_tag_not_found":
         return f"missing key 'vendor'; choose one of {', '.join(VENDOR_NAMES)}"
+    if kind in _EXPECTED:
+        return _type_reason(_EXPECTED[kind], error.get("input"))
+    if kind == "literal_error":
+        return f"expected {error['ctx']['expected']}, got {_toml_kind(error.get('input'))}"
     return message.removeprefix("Value error, ")
 
 
-_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-_KEY = re.compile(r"^\s*([A-Za-z0-9_\-\"'. ]+?)\s*=")
+def _type_reason(expected: str, value: Any) -> str:
+    """``expected an integer, got the string "1883" (write it without quotes)``: no type is guessed."""
+    got = _toml_kind(value)
+    hint = ""
+    if isinstance(value, str):
+        if expected in ("an integer", "a number") and _is_number(value):
+            hint = " (write it without quotes)"
+        elif expected == "true or false" and value.strip().lower() in ("true", "false"):
+            hint = f" (write {value.strip().lower()} without quotes)"
+    return f"expected {expected}, got {got}{hint}"
+
+
+def _toml_kind(value: Any) -> str:
+    """How a TOML value reads to the person who wrote it; short strings only, never a whole table."""
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int):
+        return f"the integer {value}"
+    if isinstance(value, float):
+        return f"the float {value}"
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        return f"the string {json.dumps(shown)}"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return f"a {type(value).__name__}"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+# One part of a dotted TOML key: "quoted" (may hold . / ] and spaces), 'literal', or bare.
+_PART = r"""(?:"(?:[^"\\]|\\.)*"|'[^']*'|[A-Za-z0-9_-]+)"""
+_DOTTED = rf"{_PART}(?:\s*\.\s*{_PART})*"
+_HEADER = re.compile(rf"^\s*\[\[?\s*({_DOTTED})\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(rf"^\s*({_DOTTED})\s*=")
 
 
 def _split_dotted(key: str) -> list[str]:
-    return [part.strip().strip("\"'") for part in key.split(".")]
+    parts = re.findall(_PART, key)
+    return [part[1:-1] if part[:1] in "\"'" else part for part in parts]
 
 
 def find_key_line(text: str, loc: list[str]) -> Optional[int]:

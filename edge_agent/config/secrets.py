@@ -20,7 +20,15 @@ from pydantic import SecretStr
 
 
 class SecretSourceError(ValueError):
-    """A secret option is written more than one way, or its file or variable is missing."""
+    """A secret option is written more than one way, or its file or variable is missing.
+
+    ``key`` is the key (within its table) the problem is about, so the error can point
+    at the line that has it; empty when the key is missing altogether.
+    """
+
+    def __init__(self, message: str, key: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 def resolve_secret(
@@ -40,28 +48,44 @@ def resolve_secret(
         if value is not None
     ]
     if len(given) > 1:
-        raise SecretSourceError(f"give only one of {', '.join(given)}")
+        raise SecretSourceError(f"give only one of {', '.join(given)}", (given[-1],))
     if inline is not None:
         if not isinstance(inline, str):
-            raise SecretSourceError(f"{name} must be a string")
+            raise SecretSourceError(f"{name} must be a string", (name,))
         return SecretStr(inline)
     if file_name is not None:
         if not isinstance(file_name, str):
-            raise SecretSourceError(f"{name}_file must be a path string")
+            raise SecretSourceError(f"{name}_file must be a path string", (f"{name}_file",))
         path = Path(file_name).expanduser()
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
-        try:
-            return SecretStr(path.read_text(encoding="utf-8").strip())
-        except OSError as exc:
-            raise SecretSourceError(f"{name}_file {str(path)!r} cannot be read: {exc.strerror}") from exc
+        return SecretStr(_read_secret_file(path, f"{name}_file"))
     if env_name is not None:
         if not isinstance(env_name, str):
-            raise SecretSourceError(f"{name}_env must be a variable name")
+            raise SecretSourceError(f"{name}_env must be a variable name", (f"{name}_env",))
         value = os.environ.get(env_name)
         if value is None:
-            raise SecretSourceError(f"{name}_env names {env_name!r}, which is not set")
+            raise SecretSourceError(f"{name}_env names {env_name!r}, which is not set", (f"{name}_env",))
         return SecretStr(value)
     if required:
         raise SecretSourceError(f"{name} is required (or {name}_file, or {name}_env)")
     return None
+
+
+MAX_SECRET_BYTES = 65536
+
+
+def _read_secret_file(path: Path, key: str) -> str:
+    """The trimmed text of a secret file; bounded, so ``/dev/zero`` cannot eat the memory."""
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_SECRET_BYTES + 1)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise SecretSourceError(f"{key} {str(path)!r} cannot be read: {reason}", (key,)) from exc
+    if len(raw) > MAX_SECRET_BYTES:
+        raise SecretSourceError(f"{key} {str(path)!r} is larger than {MAX_SECRET_BYTES} bytes", (key,))
+    try:
+        return raw.decode("utf-8").strip()
+    except UnicodeDecodeError as exc:
+        raise SecretSourceError(f"{key} {str(path)!r} is not UTF-8 text", (key,)) from exc

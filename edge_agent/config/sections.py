@@ -6,15 +6,24 @@ in step (a test parses that file and compares its keys with these models).
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import socket
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
-from edge_agent.config.base import Section
+from edge_agent.config.base import LaxPath, NotBool, Section, keyed_error
+from edge_agent.config.checks import (
+    ACTION_VARIANTS,
+    BUILTIN_ACTION_TYPES,
+    host_name,
+    normalise_action_type,
+    unknown_types_reason,
+)
 
 # An argv element that is the declared value of the option before it (actions/templates.py).
 OPTION_VALUE_PATTERN = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*:value\}")
@@ -22,10 +31,27 @@ OPTION_VALUE_PATTERN = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*:value\}")
 # What an MQTT topic level may hold: no wildcards, no separators, nothing invisible.
 TOPIC_LEVEL_PATTERN = r"^[A-Za-z0-9_.:@-]{1,128}$"
 
+# How alike (difflib ratio) a custom command's name and a built-in type must be to be
+# taken for a typo: MESAGE/MESSAGE is 0.92, REBOT/REBOOT 0.91; RESTART_PLAYER/START_APP
+# is 0.61 and REBOOT_NOW/REBOOT 0.75, which stay custom commands.
+TYPO_CUTOFF = 0.85
+
+
+FALLBACK_DEVICE_ID = "edge-device"
+
 
 def default_device_id() -> str:
-    """The hostname, which is what an operator calls the device anyway."""
-    return socket.gethostname() or "edge-device"
+    """The hostname, which is what an operator calls the device anyway (made a valid id)."""
+    return device_id_from_hostname(socket.gethostname())
+
+
+def device_id_from_hostname(hostname: str) -> str:
+    """The hostname as ``[device] id`` accepts it: other characters become ``-``, at most 128.
+
+    A hostname such as "Pi Lobby" must not make a config without ``[device] id`` invalid.
+    """
+    cleaned = re.sub(r"[^A-Za-z0-9_.:@-]+", "-", hostname).strip("-.")[:128]
+    return cleaned if re.match(TOPIC_LEVEL_PATTERN, cleaned) else FALLBACK_DEVICE_ID
 
 
 class DeviceConfig(Section):
@@ -45,7 +71,7 @@ class MetricsConfig(Section):
     path_fields = ("host_root",)
 
     interval: float = Field(30.0, gt=0, le=86400)
-    host_root: Path = Field(default_factory=lambda: Path(default_host_root()))
+    host_root: LaxPath = Field(default_factory=lambda: Path(default_host_root()))
     platform: Literal["auto", "linux", "termux"] = "auto"
     rtt_targets: list[str] = Field(default_factory=list)
     rtt_probes: int = Field(3, ge=1, le=20)
@@ -84,14 +110,14 @@ class MqttConfig(Section):
     client_id: Optional[str] = None
     keepalive: int = Field(60, ge=5, le=65535)
     topic_prefix: str = Field("edge", pattern=r"^[A-Za-z0-9_.:@/-]{1,128}$")
-    qos: Literal[0, 1, 2] = 1
+    qos: Annotated[Literal[0, 1, 2], NotBool] = 1
     protocol: Literal["3.1.1", "5"] = "3.1.1"
     username: Optional[str] = None
     password: Optional[SecretStr] = None
     tls: bool = False
-    ca_file: Optional[Path] = None
-    cert_file: Optional[Path] = None
-    key_file: Optional[Path] = None
+    ca_file: Optional[LaxPath] = None
+    cert_file: Optional[LaxPath] = None
+    key_file: Optional[LaxPath] = None
     tls_insecure: bool = False
     reconnect_min: float = Field(1.0, gt=0, le=600)
     reconnect_max: float = Field(120.0, gt=0, le=3600)
@@ -99,6 +125,11 @@ class MqttConfig(Section):
     embedded_broker: bool = False
     home_assistant: bool = False
     discovery_prefix: str = "homeassistant"
+
+    @field_validator("host")
+    @classmethod
+    def _host_not_url(cls, host: str) -> str:
+        return host_name(host)
 
     @field_validator("topic_prefix")
     @classmethod
@@ -136,7 +167,7 @@ class StorageConfig(Section):
 
     path_fields = ("path",)
 
-    path: Path = Field(default_factory=default_store_path)
+    path: LaxPath = Field(default_factory=default_store_path)
     outbox_max: int = Field(10000, ge=10, le=10_000_000)
 
 
@@ -146,10 +177,11 @@ class ActionsConfig(Section):
     secret_fields = ("mqtt_secret",)
 
     profile: Literal["auto", "raspberrypi", "termux", "none"] = "auto"
+    # commands comes before allow and timeouts: their validators read the custom types it defines.
+    commands: dict[str, list[str]] = Field(default_factory=dict)
     allow: list[str] = Field(default_factory=lambda: ["MESSAGE", "START_APP", "VIDEO"])
     dry_run: bool = False
     timeout: float = Field(120.0, gt=0, le=86400)
-    commands: dict[str, list[str]] = Field(default_factory=dict)
     allowed_url_schemes: list[str] = Field(default_factory=lambda: ["http", "https", "rtsp", "rtmp"])
     allowed_hosts: list[str] = Field(default_factory=list)
     mqtt_secret: Optional[SecretStr] = None
@@ -168,12 +200,16 @@ class ActionsConfig(Section):
     @field_validator("commands")
     @classmethod
     def _argv_not_empty(cls, commands: dict[str, list[str]]) -> dict[str, list[str]]:
-        for action_type, argv in commands.items():
+        for key, argv in commands.items():
+            try:
+                _command_key(key)
+            except ValueError as exc:
+                raise keyed_error((key,), str(exc)) from exc
             if not argv or not argv[0]:
-                raise ValueError(f"{action_type}: the argv must name a program")
+                raise keyed_error((key,), "the argv must name a program")
             if "{" in argv[0]:
                 # The payload must never choose the program, only fill its arguments.
-                raise ValueError(f"{action_type}: the program {argv[0]!r} must be fixed, not a placeholder")
+                raise keyed_error((key,), f"the program {argv[0]!r} must be fixed, not a placeholder")
         return commands
 
     @field_validator("commands")
@@ -197,10 +233,74 @@ class ActionsConfig(Section):
                     )
         return commands
 
+    @field_validator("allow")
+    @classmethod
+    def _allow_known_types(cls, allow: list[str], info: ValidationInfo) -> list[str]:
+        _known_types(allow, info)
+        return allow
+
     @field_validator("timeouts")
     @classmethod
-    def _timeouts_positive(cls, timeouts: dict[str, float]) -> dict[str, float]:
+    def _timeouts_positive(cls, timeouts: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        _known_types(timeouts, info)
         for action_type, seconds in timeouts.items():
             if not 0 < seconds <= 86400:
                 raise ValueError(f"{action_type}: a timeout is seconds in (0, 86400]")
         return timeouts
+
+    @field_validator("allowed_url_schemes")
+    @classmethod
+    def _schemes_are_names(cls, schemes: list[str]) -> list[str]:
+        for scheme in schemes:
+            # "rtsp", not "rtsp://": a scheme never matches a URL with its separator in it.
+            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]{0,31}", scheme):
+                raise ValueError(f"{scheme!r} is not a URL scheme (e.g. \"https\", without ':' or '//')")
+        return schemes
+
+    @model_validator(mode="after")
+    def _custom_commands_are_not_typos(self) -> ActionsConfig:
+        # A key that is not a built-in type defines a custom command, which may stay off
+        # (not in allow) until wanted. But one a letter away from a built-in ("MESAGE") and
+        # not in allow is a typo far more often than a wish: the built-in would silently keep
+        # its profile default. Listing it in allow says it is meant.
+        allowed = {normalise_action_type(name) for name in self.allow}
+        for key in self.commands:
+            action_type = _command_key(key)
+            if action_type in BUILTIN_ACTION_TYPES or action_type in allowed:
+                continue
+            close = difflib.get_close_matches(action_type, BUILTIN_ACTION_TYPES, n=1, cutoff=TYPO_CUTOFF)
+            if close:
+                raise keyed_error(
+                    ("commands", key),
+                    f"{key!r} is not a built-in action type; did you mean {close[0]!r}? "
+                    f"(built-in: {', '.join(BUILTIN_ACTION_TYPES)}; a custom command this close to "
+                    "a built-in name must also be listed in [actions] allow)",
+                )
+        return self
+
+
+def _command_key(key: str) -> str:
+    """The action type of an ``[actions.commands]`` key ``TYPE`` or ``TYPE/VARIANT``."""
+    name, sep, variant = key.partition("/")
+    action_type = normalise_action_type(name)
+    if sep:
+        variants = ACTION_VARIANTS.get(action_type, ())
+        if variant.upper() not in variants:
+            choices = ", ".join(f"{t}/{v}" for t, vs in ACTION_VARIANTS.items() for v in vs)
+            raise ValueError(f"{key!r}: no such variant (the variants are {choices})")
+    return action_type
+
+
+def _known_types(names: Iterable[str], info: ValidationInfo) -> None:
+    """Every name is a built-in action type or one that ``[actions.commands]`` defines."""
+    commands = info.data.get("commands")
+    if commands is None:
+        return  # commands itself is invalid, and reported: the custom types are unknown
+    custom = {_command_key(key) for key in commands}
+    unknown = []
+    for name in names:
+        action_type = normalise_action_type(name)
+        if action_type not in BUILTIN_ACTION_TYPES and action_type not in custom:
+            unknown.append(action_type)
+    if unknown:
+        raise ValueError(unknown_types_reason(unknown, custom))
