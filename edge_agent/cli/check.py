@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from edge_agent.cli.common import add_config_argument, config_path, load_or_report
+from edge_agent.config.permissions import warn_if_exposed
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,6 +17,7 @@ def run(args: argparse.Namespace) -> int:
     if config is None:
         return 2
     path = config_path(args)
+    warn_if_exposed(path)
     where = str(path) if path is not None else "built-in defaults"
     endpoints = ", ".join(f"{name} ({hb.vendor})" for name, hb in config.heartbeats.items()) or "none"
     mqtt = f"{config.mqtt.host}:{config.mqtt.port}" if config.mqtt else "off"
