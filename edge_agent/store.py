@@ -194,14 +194,17 @@ class Store:
         self._lock = threading.RLock()
         self._depth = 0  # nesting of open transactions (atomic() around the store's own writes)
         self._owner: Optional[int] = None  # the thread whose transaction is open
-        self._busy_timeout = busy_timeout
         self._listener: Optional[HealthListener] = None
         self._degraded: Optional[dict[str, Any]] = None
         self.unpersisted_total = 0
         """Writes that failed since this store was opened (each one a thing not kept)."""
         self.reset: Optional[dict[str, Any]] = None
         """Set when this open moved a corrupt file aside: when, why, and the moved file's name."""
+        # At open, no longer than open_wait on a lock per try; once open, the usual patience.
+        self._connect_timeout = min(busy_timeout, max(0.05, open_wait))
         self._db = self._open(open_wait, move_corrupt_aside, sleep)
+        self._connect_timeout = busy_timeout
+        self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000):d}")
 
     # -- opening and closing -------------------------------------------------------------
 
@@ -285,7 +288,7 @@ class Store:
     def _connect(self) -> sqlite3.Connection:
         self._create_owner_only()
         db = sqlite3.connect(
-            str(self.path), timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+            str(self.path), timeout=self._connect_timeout, isolation_level=None, check_same_thread=False
         )
         try:
             try:
@@ -420,7 +423,6 @@ class Store:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        change: Optional[tuple[str, dict[str, Any]]] = None
         with self._lock:
             if self._depth:  # inside atomic(): the outermost transaction commits
                 self._depth += 1
@@ -431,30 +433,33 @@ class Store:
                 finally:
                     self._depth -= 1
                 return
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                self._depth, self._owner = 1, threading.get_ident()
+        change: Optional[tuple[str, dict[str, Any]]] = None
+        try:
+            with self._lock:
                 try:
-                    yield self._db
-                    self._db.execute("COMMIT")
-                finally:
-                    self._depth, self._owner = 0, None
-                    if self._db.in_transaction:  # an error, or a COMMIT that failed (disk full)
-                        self._rollback()
-            except sqlite3.IntegrityError as exc:
-                raise StoreError(f"store {self.path}: {exc}") from exc
-            except sqlite3.Error as exc:
-                change = self._write_failed(exc)
-                raise StoreError(f"store {self.path}: {exc}") from exc
-            except StoreError as exc:
-                if isinstance(exc.__cause__, sqlite3.Error) and not isinstance(
-                    exc.__cause__, sqlite3.IntegrityError
-                ):
-                    change = self._write_failed(exc.__cause__)
-                raise
-            else:
-                change = self._write_worked()
-        self._tell(change)
+                    self._db.execute("BEGIN IMMEDIATE")
+                    self._depth, self._owner = 1, threading.get_ident()
+                    try:
+                        yield self._db
+                        self._db.execute("COMMIT")
+                    finally:
+                        self._depth, self._owner = 0, None
+                        if self._db.in_transaction:  # an error, or a COMMIT that failed (disk full)
+                            self._rollback()
+                except sqlite3.IntegrityError as exc:
+                    raise StoreError(f"store {self.path}: {exc}") from exc
+                except sqlite3.Error as exc:
+                    change = self._write_failed(exc)
+                    raise StoreError(f"store {self.path}: {exc}") from exc
+                except StoreError as exc:
+                    cause = exc.__cause__
+                    if isinstance(cause, sqlite3.Error) and not isinstance(cause, sqlite3.IntegrityError):
+                        change = self._write_failed(cause)
+                    raise
+                else:
+                    change = self._write_worked()
+        finally:
+            self._tell(change)  # outside the lock: the listener may write, on any thread
 
     def _rollback(self) -> None:
         try:
