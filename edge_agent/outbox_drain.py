@@ -69,6 +69,14 @@ class OutboxDrain:
 
     async def run(self, bridge: MqttBridge) -> None:
         """Drain until the connection drops (or :meth:`close`); a failing store is waited out, not fatal."""
+        try:
+            await self._drain(bridge)
+        finally:
+            # No connection, no drain to judge: a broker outage must not starve the watchdog.
+            if self._liveness is not None:
+                self._liveness.retire(LOOP_NAME)
+
+    async def _drain(self, bridge: MqttBridge) -> None:
         self._closing = False
         if self._progress is None:
             self._progress = asyncio.Event()

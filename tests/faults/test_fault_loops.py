@@ -24,13 +24,14 @@ from typing import Optional
 import pytest
 from e2e_world import DEVICE_ID, free_port
 from fault_rig import Rig, wait_until
-from mqtt_agent_process import AgentProcess
-from mqtt_brokers import have_mosquitto
+from mqtt_agent_process import AgentProcess, agent_config
+from mqtt_brokers import have_mosquitto, mosquitto
 from storage_faults import Filler, tiny_disk
 
 from edge_agent.agent import Agent
 from edge_agent.collectors import MetricsCollector
 from edge_agent.config import parse_config
+from edge_agent.loops import IDLE_BEAT
 from edge_agent.model import Snapshot, SystemClock
 from edge_agent.store import Store
 
@@ -191,6 +192,21 @@ class NotifySocket:
 WATCHDOG_S = 2.0
 
 
+def start_with_watchdog(config: Path, tmp_path: Path, notify: NotifySocket) -> AgentProcess:
+    """The agent as systemd starts it with ``WatchdogSec=2``: NOTIFY_SOCKET and WATCHDOG_USEC set."""
+    env = {"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": str(int(WATCHDOG_S * 1_000_000))}
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        return AgentProcess(config, tmp_path / "agent.log")
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def test_a_hung_loop_stops_the_watchdog_pings_and_they_resume_when_it_is_back(tmp_path: Path) -> None:
     root = tmp_path / "host"
     shutil.copytree(FIXTURES / "pi4", root, symlinks=True)
@@ -201,17 +217,7 @@ def test_a_hung_loop_stops_the_watchdog_pings_and_they_resume_when_it_is_back(tm
         f'host_root = "{root}"\n\n[storage]\npath = "{tmp_path / "agent.db"}"\n'
     )
     notify = NotifySocket(tmp_path / "notify")
-    env = {"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": str(int(WATCHDOG_S * 1_000_000))}
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    try:
-        agent = AgentProcess(config, tmp_path / "agent.log")
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    agent = start_with_watchdog(config, tmp_path, notify)
     fifo = root / "proc" / "uptime.wedged"
     try:
         wait_until("READY=1", lambda: notify.first("READY=1"))
@@ -271,3 +277,29 @@ def test_each_loop_beats_its_liveness(tmp_path: Path) -> None:
 
     names = asyncio.run(main())
     assert {"snapshot", "heartbeat:pbx", "report-listener:pbx", "action-runner"} <= set(names), names
+
+
+@needs_mosquitto
+def test_a_broker_outage_does_not_starve_the_watchdog(tmp_path: Path) -> None:
+    # The outbox drain only runs while connected: its absence is no hang.
+    broker = mosquitto(tmp_path).start()
+    config = agent_config(tmp_path, broker.port)
+    notify = NotifySocket(tmp_path / "notify")
+    agent = start_with_watchdog(config, tmp_path, notify)
+    try:
+        wait_until("READY=1", lambda: notify.first("READY=1"))
+        agent.wait_log("connected to the broker")
+        broker.kill()
+        agent.wait_log("lost the broker")
+        lost = time.monotonic()
+        # Longer than the drain's idle beat plus the slack: a starved drain would have shown.
+        quiet = IDLE_BEAT + 3 * WATCHDOG_S
+        wait_until(
+            "the outage to last", lambda: time.monotonic() > lost + quiet, timeout=quiet + 5, every=0.05
+        )
+        assert notify.pings_after(lost + quiet - WATCHDOG_S) >= 1, "the watchdog starved during an outage"
+        assert "not alive" not in agent.text()
+        assert agent.terminate() == 0
+    finally:
+        agent.kill()
+        notify.close()
