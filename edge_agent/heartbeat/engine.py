@@ -21,6 +21,7 @@ failure to report the outcome itself are each one failed beat, retried with back
 mirrored ``ok: false`` and logged once per streak. Each loop beats the agent's
 :class:`~edge_agent.loops.Liveness` before every beat and every pause, so the systemd
 watchdog stops being fed if one hangs.
+
 Time, randomness and sleeping are passed in, so tests run the schedule without waiting.
 """
 

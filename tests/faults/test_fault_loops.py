@@ -68,6 +68,10 @@ def test_a_full_disk_costs_the_heartbeat_loops_nothing_but_what_cannot_be_kept(t
                 timeout=90,
             )
             assert rig.events("store.degraded"), "the degradation was not told"
+            # What could not be kept is a failed beat, mirrored ok: false and told, with its kind.
+            failed = [o for name in full for o in rig.outcomes(name)[full[name] :] if not o["ok"]]
+            assert failed and any("full" in str(o["error"]) for o in failed), failed[:3]
+            assert any(e["kind"] == "StoreError" for e in rig.events("heartbeat.error"))
             assert rig.agent is not None and rig.agent.process.poll() is None
             filler.free()
             freed = rig.marks()
