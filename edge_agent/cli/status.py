@@ -61,6 +61,7 @@ def gather(store: Any, config: Any) -> dict[str, Any]:
     heartbeats = {name: agent.get(f"heartbeat:{name}") for name in config.heartbeats}
     return {
         "store": str(store.path),
+        "store_schema": store.schema_version,
         "device": config.device.id,
         "agent": {
             "version": agent.get("version"),

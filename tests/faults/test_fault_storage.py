@@ -219,6 +219,7 @@ def test_a_corrupt_store_is_moved_aside_and_told_on_mqtt_and_in_status(tmp_path:
         shown = json.loads(status.stdout)["store_reset"]
         assert shown["file"] == moved[0].name and shown["reported"] is True
         assert "not a database" in shown["reason"] and shown["time"]
+        assert json.loads(status.stdout)["store_schema"] == 1
         text = edge_agent("status", "-c", str(config)).stdout
         assert f"store reset at {shown['time']}" in text and moved[0].name in text
     finally:
