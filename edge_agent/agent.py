@@ -8,11 +8,20 @@ heartbeat engine is one), and talk back through three public methods:
 (:meth:`Agent.set_command_handler`). When ``stop`` is set (SIGTERM, SIGINT) the services
 stop, the mirror says ``offline`` and disconnects, the embedded broker stops and the store
 is closed, within a few seconds.
+
+Failures are survived, not fatal: a snapshot that raises anything is one lost cycle (a
+``loop.error`` event); a store that cannot be written (a full disk) turns the agent
+*degraded* (live publishing goes on, a ``store.degraded`` event is sent live, a
+``store.recovered`` one when writes work again); a store moved aside at start-up is told
+with a ``store.reset`` event, owed through the fresh store. Every loop beats
+:attr:`Agent.liveness`; the systemd watchdog is fed only while none of them is overdue.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import os
 import random as _random
@@ -22,11 +31,12 @@ from edge_agent import __version__
 from edge_agent.broker import EmbeddedBroker
 from edge_agent.commands import Command
 from edge_agent.config import Config
-from edge_agent.errors import EdgeAgentError
+from edge_agent.errors import EdgeAgentError, StoreError
+from edge_agent.loops import FailureStreak, Liveness, report
 from edge_agent.mirror import CommandHandler, MqttMirror
 from edge_agent.model import Clock, Event, Snapshot, SystemClock, format_utc
 from edge_agent.sdnotify import SystemdNotifier
-from edge_agent.store import Store
+from edge_agent.store import RESET_KEY, Store
 from edge_agent.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -34,6 +44,9 @@ log = logging.getLogger(__name__)
 SERVICE_STOP_TIMEOUT = 5.0
 STATUS_NAMESPACE = "agent"
 """Store namespace of what ``edge-agent status`` reads: start, pid, stop, heartbeat outcomes."""
+SNAPSHOT_LOOP = "snapshot"
+STORE_PROBE_EVERY = 5.0
+"""While the store is degraded, how often a small write checks whether it works again."""
 
 
 class Service(Protocol):
@@ -69,6 +82,7 @@ class Agent:
         self.clock = clock
         self.started = clock.now()
         self.notifier = notifier or SystemdNotifier()
+        self.liveness = Liveness(clock.monotonic, slack=self.notifier.watchdog_seconds or 0.0)
         self.mirror: Optional[MqttMirror] = None
         self.broker: Optional[EmbeddedBroker] = None
         if config.mqtt is not None:
@@ -80,12 +94,17 @@ class Agent:
                 version=__version__,
                 started=self.started,
                 random=random,
+                liveness=self.liveness,
+                on_loop_error=self.report_loop_error,
             )
             if config.mqtt.embedded_broker:
                 self.broker = EmbeddedBroker(host=config.mqtt.host, port=config.mqtt.port)
         self._services: list[Service] = []
         self._latest: Optional[Snapshot] = None
         self._first_snapshot: Optional[asyncio.Event] = None
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._store_degraded: Optional[asyncio.Event] = None
+        store.set_health_listener(self._on_store_health)
 
     @classmethod
     def from_config(cls, config: Config, *, clock: Optional[Clock] = None) -> Agent:
@@ -93,7 +112,9 @@ class Agent:
         from edge_agent.collectors import MetricsCollector
 
         clock = clock or SystemClock()
-        store = Store(config.storage.path, outbox_max=config.storage.outbox_max)
+        store = Store(
+            config.storage.path, outbox_max=config.storage.outbox_max, open_wait=config.storage.open_wait
+        )
         return cls(config, store=store, collector=MetricsCollector.from_config(config, clock), clock=clock)
 
     # -- how other parts plug in ----------------------------------------------------------
@@ -123,11 +144,27 @@ class Agent:
     def set_heartbeat_outcome(self, name: str, outcome: dict[str, Any]) -> None:
         """The last outcome of heartbeat endpoint ``name``, mirrored to its topic and the state.
 
-        Also kept in the store, where ``edge-agent status`` reads it without a broker.
+        Also kept in the store, where ``edge-agent status`` reads it without a broker (not
+        while the store cannot be written: the live mirror still gets it).
         """
-        self.store.set_state(STATUS_NAMESPACE, f"heartbeat:{name}", outcome)
+        try:
+            self.store.set_state(STATUS_NAMESPACE, f"heartbeat:{name}", outcome)
+        except StoreError as exc:
+            log.debug("heartbeat %s outcome not kept for status: %s", name, exc)
         if self.mirror is not None:
             self.mirror.set_heartbeat_outcome(name, outcome)
+
+    def report_loop_error(self, loop: str, error: BaseException, failures: int, retry_in_s: float) -> None:
+        """A loop failed and goes on: a ``loop.error`` event (only at the first failure of a streak)."""
+        if failures != 1:
+            return
+        data = {
+            "loop": loop,
+            "kind": type(error).__name__,
+            "error": str(error)[:500],
+            "retry_in_s": round(retry_in_s, 3),
+        }
+        self.emit("loop.error", data)
 
     def publish_owed(self, topic: str, payload: bytes) -> None:
         """Owe ``payload`` on ``topic`` through the durable outbox (QoS 1, not retained)."""
@@ -167,15 +204,22 @@ class Agent:
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; a service that crashes first stops the agent and re-raises."""
         self._first_snapshot = asyncio.Event()
-        self.store.update_state(
-            STATUS_NAMESPACE,
-            {
-                "version": __version__,
-                "started": format_utc(self.started),
-                "pid": os.getpid(),
-                "stopped": None,
-            },
-        )
+        self._loop = asyncio.get_running_loop()
+        self._store_degraded = asyncio.Event()
+        if self.store.health is not None:
+            self._store_degraded.set()
+        try:
+            self.store.update_state(
+                STATUS_NAMESPACE,
+                {
+                    "version": __version__,
+                    "started": format_utc(self.started),
+                    "pid": os.getpid(),
+                    "stopped": None,
+                },
+            )
+        except StoreError as exc:  # a full disk: run on, degraded
+            log.warning("the start of this run is not recorded for status: %s", exc)
         try:
             if self.broker is not None:
                 await self.broker.start()
@@ -185,7 +229,9 @@ class Agent:
                 tasks.append(asyncio.ensure_future(self.mirror.run(stop)))
             tasks.append(asyncio.ensure_future(self._take_snapshots(stop)))
             tasks.append(asyncio.ensure_future(self._keep_watchdog(stop)))
+            tasks.append(asyncio.ensure_future(self._watch_store(stop)))
             self.emit("agent.started", {"version": __version__})
+            self._tell_store_reset()
             self.notifier.ready(f"edge-agent {__version__} running")
             try:
                 await self._until_stop_or_crash(stop, tasks)
@@ -196,8 +242,62 @@ class Agent:
         finally:
             if self.broker is not None:
                 await self.broker.stop()
-            self.store.set_state(STATUS_NAMESPACE, "stopped", format_utc(self.clock.now()))
+            try:
+                self.store.set_state(STATUS_NAMESPACE, "stopped", format_utc(self.clock.now()))
+            except StoreError as exc:
+                log.warning("the stop of this run is not recorded for status: %s", exc)
             self.store.close()
+
+    # -- the store's health -----------------------------------------------------------------
+
+    def _tell_store_reset(self) -> None:
+        """A store moved aside (now, or at a start that could not tell): one ``store.reset`` event."""
+        try:
+            reset = self.store.get_state(STATUS_NAMESPACE, RESET_KEY)
+            if not isinstance(reset, dict) or reset.get("reported"):
+                return
+            data = {key: reset.get(key) for key in ("time", "reason", "file")}
+            data["store"] = str(self.store.path)
+            with self.store.atomic():  # owed and marked told together: exactly one event
+                self.emit("store.reset", data)
+                self.store.set_state(STATUS_NAMESPACE, RESET_KEY, {**reset, "reported": True})
+        except StoreError as exc:
+            log.warning("the store reset is not told yet (%s); it will be at the next start", exc)
+
+    def _on_store_health(self, change: str, info: dict[str, Any]) -> None:
+        """The store's listener (any thread): hop to the loop, then tell MQTT."""
+        if self._loop is None or self._loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is closing
+            self._loop.call_soon_threadsafe(self._tell_store_health, change, info)
+
+    def _tell_store_health(self, change: str, info: dict[str, Any]) -> None:
+        event = Event.new(f"store.{change}", dict(info), self.clock)
+        if change == "degraded":
+            if self._store_degraded is not None:
+                self._store_degraded.set()
+            if self.mirror is not None:  # live: the outbox is what cannot be written
+                self.mirror.publish_live(self.topics.events, json.dumps(event.to_json()).encode("utf-8"))
+            else:
+                log.info("event %s %s (no [mqtt]: not sent)", event.type, event.to_json())
+            return
+        if self._store_degraded is not None:
+            self._store_degraded.clear()
+        self.publish_event(event)
+
+    async def _watch_store(self, stop: asyncio.Event) -> None:
+        """While the store is degraded, probe it with a small write now and then: it recovers unasked."""
+        assert self._store_degraded is not None
+        while not stop.is_set():
+            await _wait_either(stop, self._store_degraded)
+            while not stop.is_set() and self.store.health is not None:
+                self.liveness.beat("store-probe", STORE_PROBE_EVERY * 2)
+                with contextlib.suppress(StoreError):  # still failing: the store counted it
+                    self.store.set_state(STATUS_NAMESPACE, "store_probe", format_utc(self.clock.now()))
+                await _sleep_unless(stop, STORE_PROBE_EVERY)
+            self.liveness.retire("store-probe")
+            if self.store.health is None:
+                self._store_degraded.clear()
 
     async def _until_stop_or_crash(self, stop: asyncio.Event, tasks: list[asyncio.Future[None]]) -> None:
         """Wait for ``stop``; a task that fails before it is an error of the whole agent."""
@@ -225,33 +325,68 @@ class Agent:
             await self.mirror.shutdown()
 
     async def _take_snapshots(self, stop: asyncio.Event) -> None:
+        """The snapshot loop: anything a collector raises costs one cycle, never the loop."""
         loop = asyncio.get_running_loop()
         interval = self.config.metrics.interval
+        budget = self._snapshot_budget()
+        streak = FailureStreak(SNAPSHOT_LOOP, initial=interval, cap=max(interval, 60.0))
         due = self.clock.monotonic()
         while not stop.is_set():
+            self.liveness.beat(SNAPSHOT_LOOP, budget)
+            pause = 0.0
             try:
                 snapshot = await loop.run_in_executor(None, self.collector.collect)
-            except EdgeAgentError as exc:
-                log.warning("no snapshot this cycle: %s", exc)
-            else:
                 self._latest = snapshot
                 if self._first_snapshot is not None:
                     self._first_snapshot.set()
                 if self.mirror is not None:
                     self.mirror.set_snapshot(snapshot)
-            due += interval
+                streak.succeeded()
+            except EdgeAgentError as exc:
+                log.warning("no snapshot this cycle: %s", exc)
+            except Exception as exc:
+                pause = streak.failed(exc)  # a collector's bug costs one cycle
+                report(self.report_loop_error, SNAPSHOT_LOOP, exc, streak.failures, pause)
+            due += max(interval, pause)
             now = self.clock.monotonic()
             if due < now:  # a slow cycle: skip the missed ticks rather than burst
                 due = now
+            self.liveness.beat(SNAPSHOT_LOOP, due - now + budget)
             await _sleep_unless(stop, due - now)
 
+    def _snapshot_budget(self) -> float:
+        """How long one collection may take before the loop counts as hung (probes, helpers time out)."""
+        metrics = self.config.metrics
+        probes = metrics.rtt_timeout * metrics.rtt_probes * len(metrics.rtt_targets)
+        return 10.0 + 2 * metrics.command_timeout + probes
+
     async def _keep_watchdog(self, stop: asyncio.Event) -> None:
+        """Feed systemd's watchdog only while every loop beat in time: a dead or hung one restarts us."""
         interval = self.notifier.watchdog_interval
         if interval is None:
             return
+        starved: set[str] = set()
         while not stop.is_set():
-            self.notifier.watchdog()
+            overdue = self.liveness.overdue()
+            if set(overdue) - starved:
+                late = ", ".join(f"{name} ({late:.0f} s late)" for name, late in sorted(overdue.items()))
+                log.error("loop(s) not alive: %s; the systemd watchdog is no longer fed", late)
+                self.notifier.status(f"loop(s) not alive: {', '.join(sorted(overdue))}")
+            elif starved and not overdue:
+                log.warning("every loop is alive again; feeding the systemd watchdog")
+            starved = set(overdue)
+            if not overdue:
+                self.notifier.watchdog()
             await _sleep_unless(stop, interval)
+
+
+async def _wait_either(stop: asyncio.Event, other: asyncio.Event) -> None:
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(other.wait())]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:

@@ -8,7 +8,10 @@ The parts do not know each other; this module is the one place that connects the
 * an action a vendor reply queues in the journal wakes the action runner at once;
 * operator commands from ``<prefix>/<id>/cmd`` go to the runner, and its states back
   to the MQTT 5 response topic;
-* an AI-box strategy is mirrored retained; a PBX report is owed to ``<prefix>/<id>/pbx/<name>``.
+* an AI-box strategy is mirrored retained; a PBX report is owed to ``<prefix>/<id>/pbx/<name>``;
+* every loop beats the agent's liveness (the systemd watchdog's judge), and the services
+  whose loops live elsewhere (the action runner, each PBX report listener) run supervised:
+  a failure is a ``loop.error`` event and a restart after a capped backoff, never the end.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from edge_agent.config import Config, TelecomXConfig, YeastarConfig
 from edge_agent.heartbeat import HeartbeatEngine
 from edge_agent.heartbeat.context import state_namespace
 from edge_agent.jsonsafe import dumps_checked
+from edge_agent.loops import Supervised
 from edge_agent.model import Clock, Event
 from edge_agent.report_listener import ReportListener
 
@@ -44,7 +48,7 @@ def build_agent(config: Config, *, clock: Optional[Clock] = None) -> Agent:
         token_for=_telecomx_tokens(config).get,
         host_root=config.metrics.host_root,
     )
-    agent.add_service(runner)
+    agent.add_service(_supervised(agent, "action-runner", runner))
 
     async def on_command(command: Command) -> None:
         runner.submit(
@@ -70,14 +74,21 @@ def build_agent(config: Config, *, clock: Optional[Clock] = None) -> Agent:
         snapshot=lambda: agent.latest_snapshot,
         on_outcome=agent.set_heartbeat_outcome,
         on_event=on_vendor_event,
+        liveness=agent.liveness,
     )
     agent.add_service(AfterFirstSnapshot(agent, engine, config.metrics.interval))
     for name, endpoint in config.heartbeats.items():
         if endpoint.enabled and endpoint.vendor == "aibox":
             _mirror_strategy(agent, name, agent.store.get_state(state_namespace(name), "strategy"))
         if endpoint.enabled and isinstance(endpoint, YeastarConfig):
-            agent.add_service(_report_listener(agent, name, endpoint))
+            agent.add_service(
+                _supervised(agent, f"report-listener:{name}", _report_listener(agent, name, endpoint))
+            )
     return agent
+
+
+def _supervised(agent: Agent, name: str, service: Any) -> Supervised:
+    return Supervised(name, service, liveness=agent.liveness, on_error=agent.report_loop_error)
 
 
 class AfterFirstSnapshot:

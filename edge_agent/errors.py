@@ -8,6 +8,8 @@ validation errors) are translated into these in exactly one place each, chained 
     ├── ConfigError               a config file is unreadable or invalid (carries every problem)
     ├── SensorUnavailable         a metric the device lacks or denies (carries the reason)
     ├── StoreError                the SQLite store cannot be opened or written
+    │   ├── StoreUnavailable      cannot be opened now (disk full, I/O error, locked): exit 75
+    │   └── StoreSchemaError      written by a newer release: refused untouched, exit 65
     ├── MqttError                 the broker side
     │   ├── MqttConnectError      cannot connect, refused, TLS verification failed
     │   └── MqttPublishError      a publish could not be queued
@@ -51,6 +53,14 @@ class SensorUnavailable(EdgeAgentError):
 
 class StoreError(EdgeAgentError):
     """The local SQLite store cannot be opened, read or written."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be opened now (disk full, I/O error, locked); the file is kept as it is."""
+
+
+class StoreSchemaError(StoreError):
+    """The store has a schema newer than this code: refused, never half-used."""
 
 
 class MqttError(EdgeAgentError):

@@ -7,6 +7,11 @@ offline, retained topics keep only their latest value in memory (nothing stale i
 queued), and events wait in the store. Commands arriving on ``<prefix>/<id>/cmd`` are
 checked, answered with an event (and, with MQTT 5, on their response topic), and handed
 to the command handler the actions issue plugs in.
+
+When the store cannot be written (a full disk), an event that cannot be owed durably is
+sent live instead (QoS 1 straight to the broker, or kept in a bounded memory backlog until
+the next connect): the store counts what it could not keep, and the agent says so with
+``store.degraded``. The command intake survives any exception per message.
 """
 
 from __future__ import annotations
@@ -15,14 +20,16 @@ import asyncio
 import json
 import logging
 import random as _random
+from collections import deque
 from collections.abc import Awaitable, Iterable
 from datetime import datetime
 from typing import Any, Callable, Optional, Union
 
 from edge_agent.commands import Command, RejectedCommand, parse_command
 from edge_agent.config import DeviceConfig, MqttConfig
-from edge_agent.errors import EdgeAgentError, MqttConnectError, MqttError, MqttPublishError
+from edge_agent.errors import EdgeAgentError, MqttConnectError, MqttError, MqttPublishError, StoreError
 from edge_agent.ha_discovery import discovery_messages
+from edge_agent.loops import IDLE_BEAT, ErrorReport, FailureStreak, Liveness, report
 from edge_agent.model import Clock, Event, Snapshot, format_utc
 from edge_agent.mqtt_bridge import MqttBridge
 from edge_agent.mqtt_options import IncomingMessage, TlsSettings, WillMessage
@@ -40,6 +47,8 @@ EVENTS_QOS = 1
 SHUTDOWN_TIMEOUT = 3.0
 DROP_REPORT_INTERVAL = 60.0
 STORE_NAMESPACE = "agent/mqtt"  # "/" cannot be in a heartbeat endpoint name, so no clash
+LIVE_BACKLOG_MAX = 1000  # events kept in memory while neither the store nor the broker takes them
+INTAKE_LOOP = "command-intake"
 
 
 def bridge_from_config(config: MqttConfig, device_id: str, topics: Topics) -> MqttBridge:
@@ -83,6 +92,8 @@ class MqttMirror:
         started: datetime,
         random: Callable[[], float] = _random.random,
         bridge: Optional[MqttBridge] = None,
+        liveness: Optional[Liveness] = None,
+        on_loop_error: Optional[ErrorReport] = None,
     ) -> None:
         self.config = config
         self.topics = Topics(config.topic_prefix, device.id, config.discovery_prefix)
@@ -92,7 +103,12 @@ class MqttMirror:
         self.version = version
         self.started = started
         self.bridge = bridge or bridge_from_config(config, device.id, self.topics)
-        self.drain = OutboxDrain(store)
+        self.drain = OutboxDrain(store, liveness=liveness, on_error=on_loop_error)
+        self._liveness = liveness
+        self._on_loop_error = on_loop_error
+        self._live_backlog: deque[tuple[str, bytes]] = deque(maxlen=LIVE_BACKLOG_MAX)
+        self.live_sent = 0
+        """Events sent live because the store could not keep them."""
         self._random = random
         self._retained: dict[str, bytes] = {}
         self._snapshot: Optional[dict[str, Any]] = None
@@ -114,8 +130,18 @@ class MqttMirror:
     # -- what the agent feeds in ----------------------------------------------------------
 
     def publish_event(self, event: Event) -> None:
-        """Owe ``event`` to the events topic: durable in the store when this returns."""
-        _, dropped = self.store.outbox_add(self.topics.events, self._event_payload(event), EVENTS_QOS)
+        """Owe ``event`` to the events topic: durable in the store when this returns.
+
+        If the store cannot be written (outside a transaction), the event goes live instead.
+        """
+        payload = self._event_payload(event)
+        try:
+            _, dropped = self.store.outbox_add(self.topics.events, payload, EVENTS_QOS)
+        except StoreError:
+            if self.store.in_transaction:
+                raise  # part of an atomic unit: the whole unit fails, its caller decides
+            self.publish_live(self.topics.events, payload)
+            return
         if dropped:
             if not self._drop_logged:
                 log.warning(
@@ -132,6 +158,23 @@ class MqttMirror:
         """Owe ``payload`` on ``topic`` (QoS 1, not retained): durable in the store when this returns."""
         self.store.outbox_add(topic, payload, EVENTS_QOS)
         self.drain.wake()
+
+    def publish_live(self, topic: str, payload: bytes) -> None:
+        """Send now, not durably (QoS 1, not retained); while offline, keep it in a bounded memory backlog."""
+        self._live_backlog.append((topic, payload))
+        if self.connected:
+            self._flush_live()
+
+    def _flush_live(self) -> None:
+        while self._live_backlog and self.connected:
+            topic, payload = self._live_backlog[0]
+            try:
+                self.bridge.publish(topic, payload, qos=EVENTS_QOS)
+            except MqttPublishError as exc:
+                log.debug("live message not sent now (%s); kept for the next connect", exc)
+                return
+            self._live_backlog.popleft()
+            self.live_sent += 1
 
     def set_retained(self, topic: str, payload: bytes) -> None:
         """Keep ``payload`` as the latest retained value of ``topic``, re-sent on every reconnect."""
@@ -255,6 +298,7 @@ class MqttMirror:
         if self.config.home_assistant:
             self._announced.clear()
             self._announce(key for key, value in self._metric_values.items() if value is not None)
+        self._flush_live()
         self._report_drops()
 
     # -- helpers --------------------------------------------------------------------------
@@ -321,12 +365,33 @@ class MqttMirror:
         return json.dumps(event.to_json(), ensure_ascii=False).encode("utf-8")
 
     async def _take_messages(self) -> None:
+        """The command intake: one bad message (or a store that fails under it) never ends it."""
+        streak = FailureStreak(INTAKE_LOOP, initial=0.1, cap=5.0)
         while True:
-            message = await self.bridge.messages.get()
-            if message.topic == self.topics.commands:
-                self._take_command(message)
-            elif message.topic == self.topics.home_assistant_status and message.payload.strip() == b"online":
-                self._announce(self._announced, again=True)
+            self._beat_intake()
+            try:
+                message = await asyncio.wait_for(self.bridge.messages.get(), IDLE_BEAT)
+            except asyncio.TimeoutError:
+                continue
+            try:
+                if message.topic == self.topics.commands:
+                    self._take_command(message)
+                elif (
+                    message.topic == self.topics.home_assistant_status
+                    and message.payload.strip() == b"online"
+                ):
+                    self._announce(self._announced, again=True)
+            except Exception as exc:
+                delay = streak.failed(exc)
+                report(self._on_loop_error, INTAKE_LOOP, exc, streak.failures, delay)
+                self._beat_intake(delay)
+                await asyncio.sleep(delay)
+            else:
+                streak.succeeded()
+
+    def _beat_intake(self, extra: float = 0.0) -> None:
+        if self._liveness is not None:
+            self._liveness.beat(INTAKE_LOOP, IDLE_BEAT + extra)
 
     def _take_command(self, message: IncomingMessage) -> None:
         parsed = parse_command(

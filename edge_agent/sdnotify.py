@@ -2,7 +2,9 @@
 
 Under ``Type=notify`` systemd waits for ``READY=1`` before it calls the service started,
 and with ``WatchdogSec=`` it restarts a service that stops sending ``WATCHDOG=1``: a hung
-agent on a Pi nobody visits is restarted instead of silently dead. Outside systemd
+agent on a Pi nobody visits is restarted instead of silently dead. The agent sends
+``WATCHDOG=1`` only while every one of its loops is alive (see ``edge_agent.loops``), so a
+loop that died or hangs gets the agent restarted too. Outside systemd
 (Termux, a terminal) ``NOTIFY_SOCKET`` is unset and every call is a no-op.
 """
 
@@ -31,6 +33,11 @@ class SystemdNotifier:
     @property
     def enabled(self) -> bool:
         return self._address is not None
+
+    @property
+    def watchdog_seconds(self) -> Optional[float]:
+        """systemd's WatchdogSec for this process, or None when no watchdog is set."""
+        return self._watchdog_s
 
     @property
     def watchdog_interval(self) -> Optional[float]:

@@ -13,8 +13,23 @@ It holds what must outlive a broker outage, a crash (SIGKILL) and a power cut:
 
 WAL mode with ``synchronous=FULL`` makes every committed write durable before the call
 returns; SQLite's WAL checksums make a torn last write roll back instead of corrupting.
-A file that is corrupt anyway (a broken SD card) is moved aside and a fresh store started,
-so the agent keeps running and says so in the log.
+
+Opening never throws away a healthy store. A file that is really corrupt (not a database,
+or ``PRAGMA quick_check`` not ok: a broken SD card) is moved aside, a fresh store started
+and the reset recorded in it (``agent``/``store_reset``) so the agent can tell MQTT and
+``status`` can show it. A store that cannot be opened *now* (disk full, I/O error, locked
+by another process) is kept: opening retries with capped backoff for ``open_wait`` seconds,
+then raises :class:`StoreUnavailable`. A store written by a newer version (its
+``PRAGMA user_version`` above :data:`SCHEMA_VERSION`) is refused with
+:class:`StoreSchemaError`, untouched; an older one is migrated by :data:`MIGRATIONS`.
+
+A write that fails while running (a full disk) raises :class:`StoreError` as before, and
+also marks the store *degraded*: :attr:`Store.health` says since when and how many writes
+were lost, and the health listener hears ``degraded`` once, then ``recovered`` at the
+first write that works again.
+
+The file and the folder the store creates are owner-only (0600 / 0700) whatever the
+umask: they hold vendor session tokens and access keys.
 
 All methods are thread-safe: paho's network thread, the asyncio loop and worker threads
 share one connection behind a lock.
@@ -24,18 +39,33 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
-from edge_agent.errors import StoreError
+from edge_agent.errors import StoreError, StoreSchemaError, StoreUnavailable
 
 log = logging.getLogger(__name__)
+
+STATUS_NAMESPACE = "agent"
+"""Where the store records its own resets (``store_reset``), read by ``edge-agent status``."""
+RESET_KEY = "store_reset"
+DEFAULT_OPEN_WAIT = 60.0
+OPEN_BACKOFF_MAX = 5.0
+_SQLITE_CORRUPT = 11
+_SQLITE_NOTADB = 26
+_CORRUPT_WORDS = ("file is not a database", "database disk image is malformed")
+
+HealthListener = Callable[[str, dict[str, Any]], None]
+"""Hears ``("degraded", info)`` at the first failed write and ``("recovered", info)`` after it."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -84,6 +114,20 @@ CREATE TABLE IF NOT EXISTS journal (
 CREATE INDEX IF NOT EXISTS journal_by_state ON journal (state, received);
 """
 
+SCHEMA_VERSION = 1
+"""The schema this code reads and writes, kept in the file as ``PRAGMA user_version``."""
+
+MIGRATIONS: list[tuple[str, ...]] = [
+    # 0 -> 1: the tables of the first release. A version-0 file is either new (empty) or made
+    # by a release before schema versions, which had exactly these tables: CREATE ... IF NOT
+    # EXISTS builds the one and leaves the other's data as it is.
+    tuple(statement.strip() for statement in SCHEMA.split(";") if statement.strip()),
+]
+"""``MIGRATIONS[n]`` takes a store from version n to n + 1: SQL statements run in one
+transaction with the new ``user_version``, so a crash leaves the old version or the new one.
+To change the schema, append a step and raise :data:`SCHEMA_VERSION` (``len(MIGRATIONS)``)."""
+assert len(MIGRATIONS) == SCHEMA_VERSION
+
 
 @dataclass(frozen=True)
 class OutboxEntry:
@@ -121,56 +165,247 @@ class JournalEntry:
     detail: dict[str, Any]
 
 
-class Store:
-    """One SQLite file; open it once per process and share it."""
+class _Corrupt(Exception):
+    """The file is not a usable database: the one reason to move it aside."""
 
-    def __init__(self, path: Path, *, outbox_max: int = 10000, wall_time: Any = time.time) -> None:
+
+class Store:
+    """One SQLite file; open it once per process and share it.
+
+    ``open_wait`` is how long to keep retrying a store that cannot be opened now (disk full,
+    I/O error, locked); ``move_corrupt_aside=False`` (read-only tools such as ``status``)
+    raises StoreError for a corrupt file instead of replacing it.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        outbox_max: int = 10000,
+        wall_time: Any = time.time,
+        open_wait: float = DEFAULT_OPEN_WAIT,
+        busy_timeout: float = 10.0,
+        move_corrupt_aside: bool = True,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.path = Path(path)
         self.outbox_max = outbox_max
         self._time = wall_time
         self._lock = threading.RLock()
         self._depth = 0  # nesting of open transactions (atomic() around the store's own writes)
-        self._db = self._open()
+        self._owner: Optional[int] = None  # the thread whose transaction is open
+        self._listener: Optional[HealthListener] = None
+        self._degraded: Optional[dict[str, Any]] = None
+        self.unpersisted_total = 0
+        """Writes that failed since this store was opened (each one a thing not kept)."""
+        self.reset: Optional[dict[str, Any]] = None
+        """Set when this open moved a corrupt file aside: when, why, and the moved file's name."""
+        # At open, no longer than open_wait on a lock per try; once open, the usual patience.
+        self._connect_timeout = min(busy_timeout, max(0.05, open_wait))
+        self._db = self._open(open_wait, move_corrupt_aside, sleep)
+        self._connect_timeout = busy_timeout
+        self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000):d}")
 
     # -- opening and closing -------------------------------------------------------------
 
-    def _open(self) -> sqlite3.Connection:
+    def _open(
+        self, open_wait: float, move_corrupt_aside: bool, sleep: Callable[[float], None]
+    ) -> sqlite3.Connection:
+        self._make_folder()
+        deadline = time.monotonic() + max(0.0, open_wait)
+        delay = 0.1
+        warned = False
+        while True:
+            try:
+                return self._connect()
+            except _Corrupt as exc:
+                if not move_corrupt_aside:
+                    raise StoreError(f"the store {self.path} is corrupt: {exc}") from exc
+                return self._start_afresh(str(exc))
+            except (sqlite3.Error, OSError) as exc:
+                # Disk full, I/O error, locked, cannot create -wal/-shm: the file may be
+                # perfectly healthy. Keep it; wait for the condition to pass.
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise StoreUnavailable(
+                        f"cannot open the store {self.path}: {_reason(exc)}; gave up after "
+                        f"{open_wait:g} s. The file is kept as it is: free disk space or stop the "
+                        "process that holds it, then start again"
+                    ) from exc
+                if not warned:
+                    log.warning(
+                        "cannot open the store %s now (%s); retrying for up to %.0f s, the file is kept",
+                        self.path,
+                        _reason(exc),
+                        left,
+                    )
+                    warned = True
+                sleep(min(delay, left))
+                delay = min(delay * 2, OPEN_BACKOFF_MAX)
+
+    def _make_folder(self) -> None:
+        """Create the missing folders owner-only (0700), whatever the umask; never chmod the user's."""
+        missing = []
+        folder = self.path.parent
+        while not folder.exists() and folder != folder.parent:
+            missing.append(folder)
+            folder = folder.parent
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            for created in reversed(missing):
+                created.mkdir(mode=0o700, exist_ok=True)
+                os.chmod(created, 0o700)
         except OSError as exc:
             raise StoreError(f"cannot create the folder of the store {self.path}: {exc.strerror}") from exc
+
+    def _start_afresh(self, reason: str) -> sqlite3.Connection:
+        """Move the corrupt file (and its -wal, -shm) aside, start empty, and record why."""
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{int(self._time())}")
+        log.error(
+            "the store %s is corrupt (%s); moved it to %s and started a fresh one", self.path, reason, aside
+        )
+        for suffix in ("", "-wal", "-shm"):
+            source = Path(f"{self.path}{suffix}")
+            if source.exists():
+                source.rename(Path(f"{aside}{suffix}"))
         try:
             db = self._connect()
-        except sqlite3.DatabaseError as exc:
-            if not self.path.exists():
-                raise StoreError(f"cannot open the store {self.path}: {exc}") from exc
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(self._time())}")
-            log.error(
-                "the store %s is corrupt (%s); moved it to %s and started a fresh one", self.path, exc, aside
+        except (sqlite3.Error, OSError, _Corrupt) as again:
+            raise StoreError(f"cannot open the store {self.path}: {_reason(again)}") from again
+        when = datetime.fromtimestamp(self._time(), timezone.utc).isoformat(timespec="seconds")
+        self.reset = {"time": when.replace("+00:00", "Z"), "reason": reason, "file": aside.name}
+        try:
+            db.execute(
+                "INSERT INTO vendor_state (namespace, key, value, updated) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(namespace, key) DO UPDATE SET value = excluded.value, "
+                "updated = excluded.updated",
+                (STATUS_NAMESPACE, RESET_KEY, json.dumps({**self.reset, "reported": False}), self._time()),
             )
-            for suffix in ("", "-wal", "-shm"):
-                source = Path(f"{self.path}{suffix}")
-                if source.exists():
-                    source.rename(Path(f"{aside}{suffix}"))
-            try:
-                db = self._connect()
-            except sqlite3.Error as again:
-                raise StoreError(f"cannot open the store {self.path}: {again}") from again
+        except sqlite3.Error as exc:
+            db.close()
+            raise StoreError(f"cannot write the fresh store {self.path}: {exc}") from exc
         return db
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(str(self.path), timeout=10.0, isolation_level=None, check_same_thread=False)
+        self._create_owner_only()
+        db = sqlite3.connect(
+            str(self.path), timeout=self._connect_timeout, isolation_level=None, check_same_thread=False
+        )
         try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            check = db.execute("PRAGMA quick_check").fetchone()
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=FULL")
+                check = db.execute("PRAGMA quick_check").fetchone()
+            except sqlite3.DatabaseError as exc:
+                if _is_corrupt(exc):
+                    raise _Corrupt(str(exc)) from exc
+                raise
             if check is None or check[0] != "ok":
-                raise sqlite3.DatabaseError(f"integrity check failed: {check}")
-            db.executescript(SCHEMA)
-        except sqlite3.Error:
+                raise _Corrupt(f"integrity check failed: {check[0] if check else 'no answer'}")
+            self._migrate(db)
+            self._tighten_modes()
+        except BaseException:
             db.close()
             raise
         return db
+
+    def _create_owner_only(self) -> None:
+        """Create the file 0600 before SQLite does (SQLite gives -wal and -shm the file's mode)."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if stat.S_IMODE(os.fstat(fd).st_mode) & 0o077:
+                os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+
+    def _tighten_modes(self) -> None:
+        """-wal and -shm of an older, looser store: owner-only too."""
+        for suffix in ("-wal", "-shm"):
+            other = Path(f"{self.path}{suffix}")
+            try:
+                if stat.S_IMODE(other.stat().st_mode) & 0o077:
+                    os.chmod(other, 0o600)
+            except OSError:
+                continue  # absent, or not ours: SQLite reports what matters
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        """Bring a store of an older schema to :data:`SCHEMA_VERSION`; refuse a newer one."""
+        (version,) = db.execute("PRAGMA user_version").fetchone()
+        if version > SCHEMA_VERSION:
+            raise StoreSchemaError(
+                f"the store {self.path} has schema version {version}, newer than this edge-agent "
+                f"understands ({SCHEMA_VERSION}): it was written by a newer release. Run that release, "
+                "or move the file away to start afresh (its journal is then forgotten)"
+            )
+        if version == SCHEMA_VERSION:
+            return
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for step in MIGRATIONS[version:]:
+                for statement in step:
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        log.info("the store %s was migrated from schema version %d to %d", self.path, version, SCHEMA_VERSION)
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._query("PRAGMA user_version")[0][0])
+
+    # -- health: a full disk while running ----------------------------------------------------
+
+    def set_health_listener(self, listener: Optional[HealthListener]) -> None:
+        """Who hears ``degraded`` and ``recovered`` (called on the writing thread, lock released)."""
+        self._listener = listener
+
+    @property
+    def health(self) -> Optional[dict[str, Any]]:
+        """None while writes work; else since when they fail, why, and how many were lost."""
+        return dict(self._degraded) if self._degraded is not None else None
+
+    @property
+    def in_transaction(self) -> bool:
+        """True inside :meth:`atomic` on this thread: a failed write must fail the whole unit."""
+        return self._depth > 0 and self._owner == threading.get_ident()
+
+    def _write_failed(self, exc: Exception) -> Optional[tuple[str, dict[str, Any]]]:
+        self.unpersisted_total += 1
+        if self._degraded is not None:
+            self._degraded["unpersisted"] += 1
+            return None
+        self._degraded = {"since": self._time(), "reason": _reason(exc), "unpersisted": 1}
+        log.error(
+            "the store %s cannot be written (%s): the agent goes on with live state only and "
+            "counts what it cannot keep",
+            self.path,
+            _reason(exc),
+        )
+        return "degraded", {"store": str(self.path), "reason": _reason(exc)}
+
+    def _write_worked(self) -> Optional[tuple[str, dict[str, Any]]]:
+        if self._degraded is None:
+            return None
+        degraded, self._degraded = self._degraded, None
+        info = {
+            "store": str(self.path),
+            "reason": degraded["reason"],
+            "unpersisted": degraded["unpersisted"],
+            "degraded_s": round(max(0.0, self._time() - degraded["since"]), 1),
+        }
+        log.warning(
+            "the store %s can be written again; %d write(s) were lost", self.path, info["unpersisted"]
+        )
+        return "recovered", info
+
+    def _tell(self, change: Optional[tuple[str, dict[str, Any]]]) -> None:
+        if change is not None and self._listener is not None:
+            try:
+                self._listener(*change)
+            except Exception:  # a listener's bug must not turn a write into a failure
+                log.exception("the store's health listener failed")
 
     def close(self) -> None:
         with self._lock:
@@ -193,22 +428,44 @@ class Store:
                 self._depth += 1
                 try:
                     yield self._db
+                except sqlite3.Error as exc:
+                    raise StoreError(f"store {self.path}: {exc}") from exc
                 finally:
                     self._depth -= 1
                 return
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                self._depth = 1
+        change: Optional[tuple[str, dict[str, Any]]] = None
+        try:
+            with self._lock:
                 try:
-                    yield self._db
-                except BaseException:
-                    self._db.execute("ROLLBACK")
+                    self._db.execute("BEGIN IMMEDIATE")
+                    self._depth, self._owner = 1, threading.get_ident()
+                    try:
+                        yield self._db
+                        self._db.execute("COMMIT")
+                    finally:
+                        self._depth, self._owner = 0, None
+                        if self._db.in_transaction:  # an error, or a COMMIT that failed (disk full)
+                            self._rollback()
+                except sqlite3.IntegrityError as exc:
+                    raise StoreError(f"store {self.path}: {exc}") from exc
+                except sqlite3.Error as exc:
+                    change = self._write_failed(exc)
+                    raise StoreError(f"store {self.path}: {exc}") from exc
+                except StoreError as exc:
+                    cause = exc.__cause__
+                    if isinstance(cause, sqlite3.Error) and not isinstance(cause, sqlite3.IntegrityError):
+                        change = self._write_failed(cause)
                     raise
-                finally:
-                    self._depth = 0
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise StoreError(f"store {self.path}: {exc}") from exc
+                else:
+                    change = self._write_worked()
+        finally:
+            self._tell(change)  # outside the lock: the listener may write, on any thread
+
+    def _rollback(self) -> None:
+        try:
+            self._db.execute("ROLLBACK")
+        except sqlite3.Error as exc:  # SQLite may have rolled back already (SQLITE_FULL)
+            log.debug("rollback of %s: %s", self.path, exc)
 
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -358,9 +615,11 @@ class Store:
         """Record a newly received action; False when this id was seen before (never run it twice)."""
         now = self._time()
         with self._transaction() as db:
+            # Only a known id is a duplicate: any other constraint (a schema this code does not
+            # know) raises, instead of turning every new action into "rejected: duplicate".
             cursor = db.execute(
-                "INSERT OR IGNORE INTO journal (action_id, source, type, payload, state, received, updated) "
-                "VALUES (?, ?, ?, ?, 'received', ?, ?)",
+                "INSERT INTO journal (action_id, source, type, payload, state, received, updated) "
+                "VALUES (?, ?, ?, ?, 'received', ?, ?) ON CONFLICT(action_id) DO NOTHING",
                 (action_id, source, action_type, json.dumps(payload), now, now),
             )
             return cursor.rowcount == 1
@@ -426,6 +685,20 @@ class Store:
                 (*wanted, self._time() - older_than_s, limit),
             )
             return int(cursor.rowcount)
+
+
+def _is_corrupt(exc: BaseException) -> bool:
+    """SQLITE_CORRUPT or SQLITE_NOTADB: the file itself is broken (not the disk, not a lock)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    return any(words in str(exc) for words in _CORRUPT_WORDS)  # Python < 3.11
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
 
 
 def _journal_entry(row: tuple[Any, ...]) -> JournalEntry:

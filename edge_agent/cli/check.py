@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from edge_agent.cli.common import add_config_argument, config_path, load_or_report
+from edge_agent.config.permissions import warn_if_exposed
 from edge_agent.config.preflight import filesystem_problems
 
 
@@ -22,6 +23,7 @@ def run(args: argparse.Namespace) -> int:
     if config is None:
         return 2
     path = config_path(args)
+    warn_if_exposed(path)
     problems = filesystem_problems(config, path)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)

@@ -1,5 +1,10 @@
 """``edge-agent run -c FILE``: run the agent until SIGTERM or SIGINT, then leave cleanly (exit 0).
 
+Exit codes: 0 stopped by a signal; 1 an error; 2 the config is invalid; 75 (EX_TEMPFAIL)
+the store cannot be opened now (disk full, I/O error, locked: the file is kept, a restart
+later may work); 65 (EX_DATAERR) the store was written by a newer release and is refused
+untouched.
+
 SIGHUP reloads the config file: a valid new config replaces the running parts in-process
 (subscribers see a brief ``offline``/``online``); an invalid one is refused with its
 errors in the log, and the old config keeps running.
@@ -21,6 +26,13 @@ from edge_agent.config import Config
 
 log = logging.getLogger("edge_agent.run")
 
+EXIT_ERROR = 1
+EXIT_CONFIG = 2
+EXIT_STORE_NEWER = 65
+"""The store's schema is newer than this release: refused, the file untouched."""
+EXIT_STORE_UNAVAILABLE = 75
+"""The store cannot be opened now (disk full, I/O error, locked); the file is kept."""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_argument(parser)
@@ -29,10 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     config = load_or_report(args)
     if config is None:
-        return 2
+        return EXIT_CONFIG
+    from edge_agent.config.permissions import warn_if_exposed
     from edge_agent.config.preflight import filesystem_problems
-    from edge_agent.errors import EdgeAgentError
+    from edge_agent.errors import EdgeAgentError, StoreSchemaError, StoreUnavailable
 
+    warn_if_exposed(config_path(args))
     # The same path checks as `check`, as the user the service runs as: a store it cannot
     # create is a config error (exit 2, which the unit and the Termux boot script do not
     # retry), not a crash to be restarted every few seconds for ever.
@@ -40,12 +54,18 @@ def run(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     if problems:
-        return 2
+        return EXIT_CONFIG
     try:
         asyncio.run(_run(config, config_path(args)))
+    except StoreUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_STORE_UNAVAILABLE
+    except StoreSchemaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_STORE_NEWER
     except EdgeAgentError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
     return 0
 
 

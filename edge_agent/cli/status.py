@@ -2,7 +2,8 @@
 
 The store is the agent's durable memory, so this works whether or not the agent is
 running, without a broker: the last outcome of each heartbeat endpoint, what is owed to
-the broker, vendor backlogs, and the pending and recent actions. SQLite's WAL lets it
+the broker, vendor backlogs, the pending and recent actions, and the last time a corrupt
+store was moved aside (``store_reset``: when, why, the moved file). SQLite's WAL lets it
 read while the agent writes.
 """
 
@@ -13,7 +14,7 @@ import json
 import os
 import sys
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Optional
 
 from edge_agent.cli.common import add_config_argument, load_or_report
 
@@ -33,9 +34,15 @@ def run(args: argparse.Namespace) -> int:
     if not path.exists():
         print(f"no store at {path}: the agent has not run with this config yet", file=sys.stderr)
         return 1
+    from edge_agent.errors import StoreError
     from edge_agent.store import Store
 
-    store = Store(path, outbox_max=config.storage.outbox_max)
+    try:
+        # Never the one to move a store aside: that is the agent's call, and it tells MQTT.
+        store = Store(path, outbox_max=config.storage.outbox_max, open_wait=5.0, move_corrupt_aside=False)
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     try:
         report = gather(store, config)
     finally:
@@ -54,6 +61,7 @@ def gather(store: Any, config: Any) -> dict[str, Any]:
     heartbeats = {name: agent.get(f"heartbeat:{name}") for name in config.heartbeats}
     return {
         "store": str(store.path),
+        "store_schema": store.schema_version,
         "device": config.device.id,
         "agent": {
             "version": agent.get("version"),
@@ -63,6 +71,7 @@ def gather(store: Any, config: Any) -> dict[str, Any]:
             "running": bool(pid) and agent.get("stopped") is None and _alive(int(pid)),
         },
         "outbox": {"depth": store.outbox_depth(), "dropped": store.outbox_dropped()},
+        "store_reset": _store_reset(agent.get("store_reset")),
         "heartbeats": heartbeats,
         "backlogs": {name: store.queue_len(f"heartbeat:{name}") for name in config.heartbeats},
         "actions": {
@@ -70,6 +79,13 @@ def gather(store: Any, config: Any) -> dict[str, Any]:
             "recent": [_action(entry) for entry in store.journal_recent(RECENT_ACTIONS)],
         },
     }
+
+
+def _store_reset(reset: Any) -> Optional[dict[str, Any]]:
+    """The last time a corrupt store was moved aside: when, why, and the moved file's name."""
+    if not isinstance(reset, dict):
+        return None
+    return {key: reset.get(key) for key in ("time", "reason", "file", "reported")}
 
 
 def _alive(pid: int) -> bool:
@@ -108,6 +124,12 @@ def render(report: dict[str, Any]) -> str:
         lines.append(f"agent {agent['version']} started {agent['started']}, pid {agent['pid']}: {state}")
     else:
         lines.append("agent: has not started with this store")
+    reset = report.get("store_reset")
+    if reset:
+        told = "told on MQTT" if reset.get("reported") else "not yet told on MQTT"
+        lines.append(
+            f"store reset at {reset['time']}: {reset['reason']}; the old file is {reset['file']} ({told})"
+        )
     outbox = report["outbox"]
     lines.append(f"outbox: {outbox['depth']} event(s) owed to the broker, {outbox['dropped']} dropped (full)")
     lines.append("heartbeats:" if report["heartbeats"] else "heartbeats: none configured")

@@ -169,6 +169,7 @@ class StorageConfig(Section):
 
     path: LaxPath = Field(default_factory=default_store_path)
     outbox_max: int = Field(10000, ge=10, le=10_000_000)
+    open_wait: float = Field(60.0, ge=0, le=3600)
 
 
 class ActionsConfig(Section):

@@ -14,6 +14,14 @@ mirror keep their pace. After every beat the endpoint decides when to go again:
 
 Every beat's outcome goes to ``on_outcome`` (the agent mirrors it, retained, on
 ``<prefix>/<id>/heartbeat/<name>``); failures also become ``heartbeat.error`` events.
+
+No exception ends an endpoint's loop (only a stop, or a request the vendor rejects): a
+store that cannot be written, a reply that blows the stack, a bug in an adapter, or a
+failure to report the outcome itself are each one failed beat, retried with backoff,
+mirrored ``ok: false`` and logged once per streak. Each loop beats the agent's
+:class:`~edge_agent.loops.Liveness` before every beat and every pause, so the systemd
+watchdog stops being fed if one hangs.
+
 Time, randomness and sleeping are passed in, so tests run the schedule without waiting.
 """
 
@@ -37,6 +45,7 @@ from edge_agent.errors import (
 )
 from edge_agent.heartbeat.context import StoreContext
 from edge_agent.heartbeat.transport import HttpTransport
+from edge_agent.loops import FailureStreak, Liveness
 from edge_agent.model import Clock, Event, Snapshot, format_utc
 from edge_agent.store import Store
 from edge_agent.vendors import adapter_class
@@ -103,8 +112,15 @@ class Endpoint:
             reply = await self.adapter.beat(snapshot, send, final=final)
         except (VendorError, StoreError) as exc:
             error = exc
+        except Exception as exc:
+            error = exc
         latency = (self._clock.monotonic() - started) * 1000.0
         return BeatResult(self.name, self.vendor, reply, error, latency, when)
+
+
+def beat_budget(config: HeartbeatBase) -> float:
+    """How long one beat may take at most (a few requests, each with its timeout) before it counts as hung."""
+    return 4 * (config.timeout + float(getattr(config, "response_timeout", 0.0))) + 30.0
 
 
 def backoff_delay(config: HeartbeatBase, failures: int, rng: random.Random) -> float:
@@ -127,8 +143,10 @@ class HeartbeatEngine:
         rng: Optional[random.Random] = None,
         *,
         sleep: Optional[Sleep] = None,
+        liveness: Optional[Liveness] = None,
     ) -> None:
         self._clock = clock
+        self._liveness = liveness
         self._snapshot = snapshot
         self._on_outcome = on_outcome
         self._on_event = on_event
@@ -196,34 +214,50 @@ class HeartbeatEngine:
     async def _keep_beating(self, endpoint: Endpoint, stop: asyncio.Event) -> None:
         failures = 0
         forbidden_streak = False
+        streak = FailureStreak(f"heartbeat {endpoint.name}")
+        marker = f"heartbeat:{endpoint.name}"
         while not stop.is_set():
-            result = await endpoint.beat(self._snapshot())
-            error = result.error
-            if error is None:
-                failures, forbidden_streak = 0, False
-                assert result.reply is not None
-                delay: Optional[float] = result.reply.next_interval or endpoint.config.interval
-            elif isinstance(error, VendorRejectedError):
-                delay = None
-            elif isinstance(error, VendorAuthError):
-                failures += 1
-                delay = endpoint.config.forbidden_backoff
-                if not forbidden_streak:
-                    log.error(
-                        "heartbeat %s: %s refused us (%s); next try in %d s. Check the credentials "
-                        "and that the device is enabled on the vendor's side.",
-                        endpoint.name,
-                        endpoint.vendor,
-                        error,
-                        delay,
-                    )
-                forbidden_streak = True
-            else:
+            self._beat_liveness(marker, beat_budget(endpoint.config))
+            delay: Optional[float]
+            try:
+                result = await endpoint.beat(self._snapshot())
+                error = result.error
+                if error is None:
+                    failures, forbidden_streak = 0, False
+                    streak.succeeded()
+                    assert result.reply is not None
+                    delay = result.reply.next_interval or endpoint.config.interval
+                elif isinstance(error, VendorRejectedError):
+                    delay = None
+                elif isinstance(error, VendorAuthError):
+                    failures += 1
+                    delay = endpoint.config.forbidden_backoff
+                    if not forbidden_streak:
+                        log.error(
+                            "heartbeat %s: %s refused us (%s); next try in %d s. Check the credentials "
+                            "and that the device is enabled on the vendor's side.",
+                            endpoint.name,
+                            endpoint.vendor,
+                            error,
+                            delay,
+                        )
+                    forbidden_streak = True
+                else:
+                    failures += 1
+                    delay = backoff_delay(endpoint.config, failures, self._rng)
+                    if isinstance(error, VendorError):
+                        level = logging.WARNING if failures == 1 else logging.INFO
+                        log.log(
+                            level, "heartbeat %s failed (%s); retry in %.1f s", endpoint.name, error, delay
+                        )
+                    else:  # not the vendor: the store, a bug, a reply that blew the stack
+                        streak.failed(error)
+                self._publish(endpoint, result, delay)
+            except Exception as exc:
                 failures += 1
                 delay = backoff_delay(endpoint.config, failures, self._rng)
-                level = logging.WARNING if failures == 1 else logging.INFO
-                log.log(level, "heartbeat %s failed (%s); retry in %.1f s", endpoint.name, error, delay)
-            self._publish(endpoint, result, delay)
+                streak.failed(exc)
+                self._publish_failure(endpoint, exc, delay)
             if delay is None:
                 log.error(
                     "heartbeat %s: %s refused the request (%s); stopped until the config changes",
@@ -231,12 +265,32 @@ class HeartbeatEngine:
                     endpoint.vendor,
                     error,
                 )
+                if self._liveness is not None:
+                    self._liveness.retire(marker)
                 return
+            self._beat_liveness(marker, delay + beat_budget(endpoint.config))
             await self._pause(delay, stop)
+
+    def _beat_liveness(self, marker: str, within: float) -> None:
+        if self._liveness is not None:
+            self._liveness.beat(marker, within)
+
+    def _publish_failure(self, endpoint: Endpoint, exc: Exception, delay: float) -> None:
+        """A failure outside the beat (reporting its outcome failed): say so, if saying so works."""
+        result = BeatResult(endpoint.name, endpoint.vendor, None, exc, 0.0, format_utc(self._clock.now()))
+        try:
+            self._publish(endpoint, result, delay)
+        except Exception as again:
+            log.debug("heartbeat %s: cannot report the failure either: %r", endpoint.name, again)
 
     def _publish(self, endpoint: Endpoint, result: BeatResult, delay: Optional[float]) -> None:
         outcome = result.outcome(delay)
-        self._on_outcome(endpoint.name, outcome)
+        try:
+            self._on_outcome(endpoint.name, outcome)
+        except Exception:
+            if result.error is None:
+                raise
+            log.debug("heartbeat %s: outcome not mirrored", endpoint.name, exc_info=True)
         if result.error is None:
             return
         data = {

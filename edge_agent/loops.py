@@ -1,0 +1,177 @@
+"""What keeps the agent's long-running loops alive, and what tells systemd whether they are.
+
+Two small parts every loop uses:
+
+* :class:`FailureStreak`: one loop's run of consecutive failures. Each failure gives a
+  capped, growing pause, and is logged only when a streak starts or its kind changes, so a
+  disk that stays full for an hour is one log line, not thousands.
+* :class:`Liveness`: each loop *beats* once per iteration (and while it waits idle), saying
+  when it expects to beat again at the latest. The watchdog pinger feeds systemd only while
+  no loop is overdue: a loop that died or hangs (a read of a wedged file, an await that
+  never returns) stops the pings, and systemd restarts the agent.
+
+:class:`Supervised` wraps a service whose own loop is not ours to change (the PBX report
+listener, the action runner): it beats for it while it runs, and restarts it with capped
+backoff when it fails, reporting each failure through ``on_error``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Callable, Optional
+
+log = logging.getLogger(__name__)
+
+IDLE_BEAT = 5.0
+"""How often a loop that waits for work (a message, an acknowledgement, stop) beats anyway."""
+
+ErrorReport = Callable[[str, BaseException, int, float], None]
+"""``on_error(loop_name, exception, failures_in_a_row, retry_in_s)``: e.g. a ``loop.error`` event."""
+
+
+class FailureStreak:
+    """Backoff and log-once bookkeeping of one loop's consecutive failures."""
+
+    def __init__(self, name: str, *, initial: float = 0.5, cap: float = 60.0) -> None:
+        self.name = name
+        self.initial = initial
+        self.cap = cap
+        self.failures = 0
+        self._kind: Optional[str] = None
+
+    def failed(self, exc: BaseException) -> float:
+        """Count one failure and return how long to pause; logs once per streak and kind."""
+        self.failures += 1
+        kind = f"{type(exc).__name__}: {exc}"[:200]
+        delay = min(self.cap, self.initial * 2 ** min(self.failures - 1, 30))
+        if kind != self._kind:
+            self._kind = kind
+            log.error(
+                "loop %s failed (%s); it goes on, retrying in %.1f s (logged once while it keeps failing so)",
+                self.name,
+                kind,
+                delay,
+                exc_info=not _expected(exc),
+            )
+        return delay
+
+    def succeeded(self) -> None:
+        if self.failures:
+            log.warning("loop %s works again after %d failure(s)", self.name, self.failures)
+        self.failures = 0
+        self._kind = None
+
+
+def _expected(exc: BaseException) -> bool:
+    """Our own errors carry a clear message; anything else is a bug worth its traceback."""
+    from edge_agent.errors import EdgeAgentError
+
+    return isinstance(exc, EdgeAgentError)
+
+
+class Liveness:
+    """When each registered loop last beat, and when it promised to beat again.
+
+    ``slack`` is added to every promise (the agent uses the watchdog period: systemd's own
+    budget), so a loop that is only slow is not taken for a dead one.
+    """
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic, *, slack: float = 0.0) -> None:
+        self._monotonic = monotonic
+        self.slack = slack
+        self._deadlines: dict[str, float] = {}
+
+    def beat(self, name: str, within: float) -> None:
+        """Loop ``name`` is alive now and will beat again within ``within`` seconds."""
+        self._deadlines[name] = self._monotonic() + max(0.0, within) + self.slack
+
+    def retire(self, name: str) -> None:
+        """Loop ``name`` ended on purpose (an endpoint stopped until the config changes)."""
+        self._deadlines.pop(name, None)
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._deadlines)
+
+    def overdue(self) -> dict[str, float]:
+        """Every loop past its promise, with how many seconds it is late."""
+        now = self._monotonic()
+        return {name: now - deadline for name, deadline in self._deadlines.items() if now > deadline}
+
+
+class Supervised:
+    """Runs ``service`` (``run(stop)``/``shutdown()``) until stop; restarted after a failure; beats for it."""
+
+    def __init__(
+        self,
+        name: str,
+        service: Any,
+        *,
+        liveness: Optional[Liveness] = None,
+        on_error: Optional[ErrorReport] = None,
+        idle_beat: float = IDLE_BEAT,
+    ) -> None:
+        self.name = name
+        self.service = service
+        self._liveness = liveness
+        self._on_error = on_error
+        self._idle_beat = idle_beat
+        self.streak = FailureStreak(name)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            self._beat()
+            task = asyncio.ensure_future(self.service.run(stop))
+            try:
+                while not task.done():
+                    await asyncio.wait({task}, timeout=self._idle_beat)
+                    self._beat()
+            finally:
+                if not task.done():
+                    task.cancel()
+            if task.cancelled():
+                raise asyncio.CancelledError()
+            error = task.exception()
+            if error is None:
+                if stop.is_set():
+                    break
+                if self._liveness is not None:
+                    self._liveness.retire(self.name)  # it ended on purpose
+                return
+            if not isinstance(error, Exception):  # KeyboardInterrupt, SystemExit: not ours to keep
+                raise error
+            # The service cleans up after itself in run() (its shutdown() is the agent's goodbye,
+            # not a restart's): just wait, then run it again.
+            delay = self.streak.failed(error)
+            report(self._on_error, self.name, error, self.streak.failures, delay)
+            self._beat(delay)
+            await pause(stop, delay)
+
+    async def shutdown(self) -> None:
+        await self.service.shutdown()
+
+    def _beat(self, extra: float = 0.0) -> None:
+        if self._liveness is not None:
+            self._liveness.beat(self.name, self._idle_beat + extra)
+
+
+def report(
+    on_error: Optional[ErrorReport], name: str, error: BaseException, failures: int, delay: float
+) -> None:
+    """Tell ``on_error`` of a loop's failure; a failure to tell is logged, never raised."""
+    if on_error is None:
+        return
+    try:
+        on_error(name, error, failures, delay)
+    except Exception:
+        log.debug("could not report the failure of loop %s", name, exc_info=True)
+
+
+async def pause(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep ``seconds``, or less if ``stop`` is set meanwhile."""
+    try:
+        await asyncio.wait_for(stop.wait(), max(0.0, seconds))
+    except asyncio.TimeoutError:
+        return
