@@ -29,7 +29,7 @@ from edge_agent.mqtt_options import IncomingMessage, TlsSettings, WillMessage
 from edge_agent.outbox_drain import OutboxDrain
 from edge_agent.reconnect import ReconnectBackoff
 from edge_agent.store import Store
-from edge_agent.topics import Topics
+from edge_agent.topics import Topics, topic_levels
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,8 @@ EVENTS_QOS = 1
 SHUTDOWN_TIMEOUT = 3.0
 DROP_REPORT_INTERVAL = 60.0
 STORE_NAMESPACE = "agent/mqtt"  # "/" cannot be in a heartbeat endpoint name, so no clash
+SERIES_MEMBERS_MAX = 64  # per family: more zones than any board has; bounds topics and memory
+SERIES_REMEMBERED_MAX = 256  # member levels remembered across restarts, to clear the ones gone
 
 
 def bridge_from_config(config: MqttConfig, device_id: str, topics: Topics) -> MqttBridge:
@@ -99,6 +101,8 @@ class MqttMirror:
         self._metric_values: dict[str, Any] = {}
         self._heartbeats: dict[str, dict[str, Any]] = {}
         self._announced: set[str] = set()
+        self._series_known: dict[str, list[str]] = {}  # family -> member levels ever published
+        self._labels: dict[str, str] = {}  # member key -> the name the kernel gave it
         self._command_handler: Optional[CommandHandler] = None
         self._handler_tasks: set[asyncio.Task[None]] = set()
         self._drop_logged = False
@@ -147,8 +151,42 @@ class MqttMirror:
                 continue  # already cleared; do not repeat the empty retained message
             self._metric_values[key] = value
             self._set_retained(topic, plain_value(value))
+        for family, members in snapshot.metric_series().items():
+            self._set_series(family, members)
         if self.config.home_assistant and self.connected:
             self._announce(key for key, value in self._metric_values.items() if value is not None)
+
+    def _set_series(self, family: str, members: dict[str, float]) -> None:
+        """One retained value per member (``metrics/temperature/<zone>``); a member gone is cleared.
+
+        The levels ever published are kept in the store, so a zone that disappeared while
+        the agent was down is cleared at the next start instead of staying retained for ever.
+        """
+        if len(members) > SERIES_MEMBERS_MAX:
+            log.debug("%s: %d members, mirroring the first %d", family, len(members), SERIES_MEMBERS_MAX)
+            members = dict(list(members.items())[:SERIES_MEMBERS_MAX])
+        known = self._series_known.get(family)
+        if known is None:
+            stored = self.store.get_state(STORE_NAMESPACE, f"series/{family}", [])
+            known = [level for level in stored if isinstance(level, str)] if isinstance(stored, list) else []
+        levels = topic_levels(members)
+        current: set[str] = set()
+        for name, value in members.items():
+            key = f"{family}/{levels[name]}"
+            current.add(levels[name])
+            self._labels[key] = name
+            self._metric_values[key] = value
+            self._set_retained(self.topics.metric(key), plain_value(value))
+        for level in known:
+            if level not in current:
+                key = f"{family}/{level}"
+                self._metric_values[key] = None
+                self._set_retained(self.topics.metric(key), b"")  # an empty retained payload clears it
+        merged = [*known, *(level for level in levels.values() if level not in known)]
+        merged = merged[-SERIES_REMEMBERED_MAX:]
+        if merged != known:
+            self.store.set_state(STORE_NAMESPACE, f"series/{family}", merged)
+        self._series_known[family] = merged
 
     def set_heartbeat_outcome(self, name: str, outcome: dict[str, Any]) -> None:
         """Mirror the last outcome of heartbeat endpoint ``name`` (its topic and the state)."""
@@ -284,7 +322,7 @@ class MqttMirror:
         if not fresh:
             return
         for topic, payload in discovery_messages(
-            self.topics, fresh, device_name=self.device_name, version=self.version
+            self.topics, fresh, device_name=self.device_name, version=self.version, labels=self._labels
         ):
             self._send(topic, payload)
         self._announced.update(fresh)
