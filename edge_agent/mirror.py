@@ -48,7 +48,9 @@ def bridge_from_config(config: MqttConfig, device_id: str, topics: Topics) -> Mq
     """The paho client for ``[mqtt]``, with ``offline`` as its retained last will."""
     tls = None
     if config.uses_tls:
-        tls = TlsSettings(config.ca_file, config.cert_file, config.key_file, config.tls_insecure)
+        tls = TlsSettings(
+            config.ca_file, config.cert_file, config.key_file, config.tls_insecure, config.tls_strict
+        )
     return MqttBridge(
         host=config.host,
         port=config.port,

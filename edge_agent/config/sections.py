@@ -89,6 +89,7 @@ class MqttConfig(Section):
     cert_file: Optional[Path] = None
     key_file: Optional[Path] = None
     tls_insecure: bool = False
+    tls_strict: Optional[bool] = None
     reconnect_min: float = Field(1.0, gt=0, le=600)
     reconnect_max: float = Field(120.0, gt=0, le=3600)
     command_expiry: int = Field(300, ge=1, le=86400)
