@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Mapping
 from typing import Any, Callable, Optional
 
 from edge_agent.actions import schema, signing
+from edge_agent.actions.desktop import DesktopFinder, NoDesktopSession
 from edge_agent.actions.planner import Plan, Planner
 from edge_agent.actions.process import ProcessOutcome, run_program
 from edge_agent.actions.profiles import CommandTable
@@ -79,6 +80,7 @@ class ActionRunner:
         self._sleep: Sleep = sleep or asyncio.sleep
         self._poll_interval = poll_interval
         self._urls = UrlPolicy(config.allowed_url_schemes, config.allowed_hosts)
+        self._desktop = DesktopFinder(config.desktop_user, env=self._env, clock=clock)
         try:
             self._commands = CommandTable.from_config(config, platform=platform, env=self._env)
             self._planner = Planner(
@@ -278,9 +280,15 @@ class ActionRunner:
                 expired_at = format_utc(action.expires_at)
                 self._settle(entry, "expired", reason=f"expired at {expired_at} before it could run")
                 return
-            plan = self._planner.plan(action)
+            desktop = None
+            if self._planner.needs_desktop(action):
+                desktop = await self._desktop.look()  # or why there is none: the planner decides
+            plan = self._planner.plan(action, desktop)
         except ActionRejected as exc:
             self._settle(entry, "rejected", reason=str(exc))
+            return
+        except NoDesktopSession as exc:
+            self._settle(entry, "failed", reason=str(exc))
             return
         timeout = self._timeouts.get(action.type, self._config.timeout)
         if self._config.dry_run:

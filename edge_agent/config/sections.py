@@ -7,6 +7,7 @@ in step (a test parses that file and compares its keys with these models).
 from __future__ import annotations
 
 import os
+import re
 import socket
 from pathlib import Path
 from typing import Literal, Optional
@@ -153,6 +154,30 @@ class ActionsConfig(Section):
     timeouts: dict[str, float] = Field(default_factory=dict)
     update_method: Literal["apt", "pip"] = "apt"
     technical_room_number: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")
+    desktop_user: str = "auto"
+    desktop_switch: list[str] = Field(
+        default_factory=lambda: ["sudo", "-n", "-u", "{desktop_user}", "--", "env", "{session_env}"]
+    )
+
+    @field_validator("desktop_user")
+    @classmethod
+    def _desktop_user(cls, value: str) -> str:
+        if value in ("auto", "none") or re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", value):
+            return value
+        raise ValueError('must be "auto", "none" or a user name (lower-case letters, digits, _ and -)')
+
+    @field_validator("desktop_switch")
+    @classmethod
+    def _desktop_switch(cls, argv: list[str]) -> list[str]:
+        # Fixed program; the session's environment must reach the program (through `env`).
+        if not argv or not argv[0] or "{" in argv[0]:
+            raise ValueError("the argv must start with a fixed program (sudo, runuser or env)")
+        if "{session_env}" not in argv:
+            raise ValueError('must hold "{session_env}" as an element of its own (after "env")')
+        unknown = set(re.findall(r"\{([^}]*)\}", " ".join(argv))) - {"desktop_user", "session_env"}
+        if unknown:
+            raise ValueError(f"only {{desktop_user}} and {{session_env}} may be used, not {sorted(unknown)}")
+        return argv
 
     @field_validator("commands")
     @classmethod

@@ -159,7 +159,7 @@ def test_the_reply_callback_hears_every_state_of_its_action(device: Device) -> N
 def test_actions_the_heartbeat_engine_queues_run_even_without_a_wake_up(device: Device) -> None:
     device.program("systemctl")
     device.program("gtk-launch")
-    runner = device.runner(allow=["REBOOT", "START_APP"], poll_interval=0.05)
+    runner = device.runner(allow=["REBOOT", "START_APP"], poll_interval=0.05, desktop_user="none")
     context = StoreContext(device.store, "hub", device.clock, device.events.append, device_id="pi-lobby")
     queued = [
         VendorAction("hub:command:7c9e6679-7425-40de-944b-e07fc1f90ae7", "REBOOT", {}, "heartbeat:hub"),
