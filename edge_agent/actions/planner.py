@@ -79,7 +79,11 @@ class Planner:
         }
         values.update(action_id=action.id, device_id=self._device_id, extras=[])
         if desktop is not None:
-            values.update(desktop_user=desktop.user, session_env=list(desktop.assignments))
+            values.update(
+                desktop_user=desktop.user,
+                session_env=list(desktop.assignments),
+                session_setenv=[f"--setenv={assignment}" for assignment in desktop.assignments],
+            )
         shown = dict(values)
         if action.type == "START_APP":
             values["extras"], shown["extras"] = self._start_app_extras(action.fields, action.source)

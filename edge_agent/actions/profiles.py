@@ -19,10 +19,12 @@ service. Unless the agent already runs inside a desktop session (``DISPLAY`` or
 ``[actions] desktop_switch`` followed by the program::
 
     sudo -n -u {desktop_user} -- env {session_env} notify-send ... -- edge-agent {message}
+    sudo -n -u {desktop_user} -- env {session_env} systemd-run --user ... -- gtk-launch {app}
 
-``{desktop_user}`` and ``{session_env}`` are filled from the session
+``{desktop_user}``, ``{session_env}`` (``NAME=value`` elements) and ``{session_setenv}``
+(the same as ``--setenv=NAME=value``) are filled from the session
 :mod:`edge_agent.actions.desktop` finds when the action runs, never from a payload.
-``[actions.commands]`` overrides run as written; they may use the same two placeholders.
+``[actions.commands]`` overrides run as written; they may use the same placeholders.
 """
 
 from __future__ import annotations
@@ -119,7 +121,19 @@ TERMUX: Mapping[str, Argv] = MappingProxyType(
 PROFILE_NAMES = ("raspberrypi", "termux", "none")
 
 DISPLAY_TYPES = ("MESSAGE", "START_APP", "VIDEO")
-DESKTOP_PLACEHOLDERS = ("desktop_user", "session_env")
+DESKTOP_PLACEHOLDERS = ("desktop_user", "session_env", "session_setenv")
+
+# An app or a player started from the service would live in the agent's cgroup and
+# sandbox (MemoryMax=128M, MemoryDenyWriteExecute, RestrictNamespaces: a browser cannot
+# run there) and die when the agent restarts. The user's own service manager starts it
+# instead, in the user's session, with the session's variables.
+_IN_USER_MANAGER: Argv = ("systemd-run", "--user", "--collect", "--quiet", "{session_setenv}", "--")
+RASPBERRYPI_IN_SESSION_APPS: Mapping[str, Argv] = MappingProxyType(
+    {
+        "START_APP": (*_IN_USER_MANAGER, "gtk-launch", "{app}"),
+        "VIDEO": (*_IN_USER_MANAGER, "cvlc", "--play-and-exit", "--fullscreen", "{video}"),
+    }
+)
 DEFAULT_DESKTOP_SWITCH: Argv = ("sudo", "-n", "-u", "{desktop_user}", "--", "env", "{session_env}")
 
 
@@ -164,10 +178,8 @@ def profile_commands(
         return {**RASPBERRYPI, **RASPBERRYPI_DESKTOP_MESSAGES, **updates}
     if desktop_user == "none":  # a device without a screen: messages go to the journal
         return {**RASPBERRYPI, **RASPBERRYPI_HEADLESS_MESSAGES, **updates}
-    shown = {**RASPBERRYPI, **RASPBERRYPI_DESKTOP_MESSAGES}
-    in_session = {
-        key: (*desktop_switch, *argv) for key, argv in shown.items() if key.split("/")[0] in DISPLAY_TYPES
-    }
+    shown = {**RASPBERRYPI_DESKTOP_MESSAGES, **RASPBERRYPI_IN_SESSION_APPS}
+    in_session = {key: (*desktop_switch, *argv) for key, argv in shown.items()}
     return {**RASPBERRYPI, **in_session, **updates}
 
 

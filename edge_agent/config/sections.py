@@ -174,9 +174,13 @@ class ActionsConfig(Section):
             raise ValueError("the argv must start with a fixed program (sudo, runuser or env)")
         if "{session_env}" not in argv:
             raise ValueError('must hold "{session_env}" as an element of its own (after "env")')
-        unknown = set(re.findall(r"\{([^}]*)\}", " ".join(argv))) - {"desktop_user", "session_env"}
+        known = {"desktop_user", "session_env", "session_setenv"}
+        unknown = set(re.findall(r"\{([^}]*)\}", " ".join(argv))) - known
         if unknown:
-            raise ValueError(f"only {{desktop_user}} and {{session_env}} may be used, not {sorted(unknown)}")
+            raise ValueError(
+                "only {desktop_user}, {session_env} and {session_setenv} may be used, "
+                f"not {sorted(unknown)}"
+            )
         return argv
 
     @field_validator("commands")

@@ -45,6 +45,19 @@ os.execvp(rest[0], rest)  # as sudo and runuser do: the command after "--", as t
 """
 )
 
+USER_MANAGER = (
+    LOGGED
+    + """
+split = sys.argv.index("--")
+for option in sys.argv[1:split]:  # as the user's manager does: the unit gets these variables
+    if option.startswith("--setenv="):
+        name, _, value = option[len("--setenv="):].partition("=")
+        os.environ[name] = value
+rest = sys.argv[split + 1:]
+os.execvp(rest[0], rest)
+"""
+)
+
 LOGINCTL = (
     LOGGED
     + """
@@ -76,6 +89,7 @@ class Desktop:
             self._write(name, LOGGED)
         for name in ("sudo", "runuser"):
             self._write(name, SWITCHER)
+        self._write("systemd-run", USER_MANAGER)
         env = shutil.which("env", path=os.defpath)
         assert env is not None
         (device.bin / "env").symlink_to(env)  # the real one
@@ -179,6 +193,19 @@ def test_an_app_starts_in_the_configured_users_x11_session_with_its_display_and_
     runner.submit({"id": "a-1", "type": "START_APP", "app": "chromium"}, "mqtt")
     drain(runner)
 
+    session_env = [
+        "XDG_RUNTIME_DIR=/run/user/1001",
+        "DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1001/bus",
+        "DISPLAY=:1",
+        "XAUTHORITY=/home/kiosk/.Xauthority",
+    ]
+    # Started by kiosk's own service manager: outside the agent's cgroup and sandbox.
+    (manager,) = desktop.calls("systemd-run")
+    assert manager["argv"] == [
+        "systemd-run", "--user", "--collect", "--quiet",
+        *[f"--setenv={assignment}" for assignment in session_env], "--", "gtk-launch", "chromium",
+    ]  # fmt: skip
+    assert manager["env"]["DBUS_SESSION_BUS_ADDRESS"] == "unix:path=/run/user/1001/bus"  # finds it
     (started,) = desktop.calls("gtk-launch")
     assert started["argv"] == ["gtk-launch", "chromium"]
     assert started["env"] == {
@@ -343,7 +370,10 @@ def test_an_operators_own_argv_can_run_in_the_session_through_the_same_placehold
         ({"desktop_user": "-u"}, '"auto", "none" or a user name'),
         ({"desktop_switch": ["sudo", "-u", "{desktop_user}", "--"]}, "{session_env}"),
         ({"desktop_switch": ["{desktop_user}", "env", "{session_env}"]}, "fixed program"),
-        ({"desktop_switch": ["env", "{session_env}", "{message}"]}, "only {desktop_user} and {session_env}"),
+        (
+            {"desktop_switch": ["env", "{session_env}", "{message}"]},
+            "only {desktop_user}, {session_env} and {session_setenv}",
+        ),
     ],
 )
 def test_a_wrong_desktop_setting_is_a_config_error(settings: dict[str, Any], complaint: str) -> None:
