@@ -23,8 +23,9 @@ session, :class:`NoDesktopSession` says why, and the action is ``failed`` with i
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
@@ -80,8 +81,11 @@ class DesktopFinder:
     ``/run/user``, ``/tmp/.X11-unix`` and ``/etc/passwd`` are read.
     """
 
-    def __init__(self, wanted: str, *, env: Mapping[str, str], clock: Clock) -> None:
+    def __init__(
+        self, wanted: str, *, env: Mapping[str, str], clock: Clock, switch: Sequence[str] = ("sudo",)
+    ) -> None:
         self.wanted = wanted
+        self.switch = tuple(switch)
         self._env = dict(env)
         self._clock = clock
         self.host_root = Path(env.get(HOST_ROOT_ENV) or "/")
@@ -95,7 +99,7 @@ class DesktopFinder:
         except NoDesktopSession as exc:
             return exc
         if found is not None:
-            return found
+            return self._blocked(found) or found
         if self.wanted == "auto" and not self._desktop_installed():
             return NoDesktopSession(
                 "this device has no desktop (no session in /usr/share/wayland-sessions or "
@@ -103,6 +107,24 @@ class DesktopFinder:
                 headless=True,
             )
         return NoDesktopSession(self._why_none(seen))
+
+    def _blocked(self, session: DesktopSession) -> Optional[NoDesktopSession]:
+        """Why ``desktop_switch`` cannot work in this process, said before it is tried."""
+        program = self.switch[0].rsplit("/", 1)[-1] if self.switch else ""
+        if program == "sudo" and no_new_privileges():
+            return NoDesktopSession(
+                f"{session.user} is logged in ({session.kind}), but this service runs with "
+                "NoNewPrivileges=yes, so sudo cannot switch to that user: install the unit's desktop "
+                "drop-in and sudoers rule (docs/actions.md, Desktop actions), or set "
+                '[actions] desktop_user = "none"',
+                headless=False,
+            )
+        if program == "runuser" and os.geteuid() != 0:
+            return NoDesktopSession(
+                f"{session.user} is logged in ({session.kind}), but runuser needs root and this agent "
+                "is not: use the sudo desktop_switch (docs/actions.md, Desktop actions)"
+            )
+        return None
 
     def _desktop_installed(self) -> bool:
         for folder in ("wayland-sessions", "xsessions"):
@@ -224,6 +246,16 @@ class DesktopFinder:
         return f"{self.wanted} has no active graphical session (Wayland or X11) on this device{where}"
 
 
+def no_new_privileges(status: Optional[str] = None) -> bool:
+    """Whether this process runs with the no_new_privs flag (systemd's NoNewPrivileges=yes)."""
+    if status is None:
+        try:
+            status = Path("/proc/self/status").read_text(encoding="ascii", errors="replace")
+        except OSError:
+            return False
+    return any(line.split() == ["NoNewPrivs:", "1"] for line in status.splitlines())
+
+
 def parse_session_list(text: str) -> list[_LoginSession]:
     """``loginctl list-sessions --no-legend``: session id, uid and user of each line.
 
@@ -262,6 +294,7 @@ __all__ = [
     "DesktopFinder",
     "DesktopSession",
     "NoDesktopSession",
+    "no_new_privileges",
     "parse_passwd",
     "parse_properties",
     "parse_session_list",

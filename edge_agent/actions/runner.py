@@ -80,7 +80,9 @@ class ActionRunner:
         self._sleep: Sleep = sleep or asyncio.sleep
         self._poll_interval = poll_interval
         self._urls = UrlPolicy(config.allowed_url_schemes, config.allowed_hosts)
-        self._desktop = DesktopFinder(config.desktop_user, env=self._env, clock=clock)
+        self._desktop = DesktopFinder(
+            config.desktop_user, env=self._env, clock=clock, switch=config.desktop_switch
+        )
         try:
             self._commands = CommandTable.from_config(config, platform=platform, env=self._env)
             self._planner = Planner(

@@ -10,10 +10,12 @@ and the installed desktop sessions are a fixture tree under the device's host ro
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
 import stat
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -22,7 +24,7 @@ import pytest
 from action_device import Device, drain
 from pydantic import ValidationError
 
-from edge_agent.actions.desktop import parse_session_list
+from edge_agent.actions.desktop import no_new_privileges, parse_session_list
 from edge_agent.config import ActionsConfig
 
 SHOWN_ENV = ("WAYLAND_DISPLAY", "DISPLAY", "XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS", "XAUTHORITY")
@@ -392,3 +394,42 @@ def test_session_lists_of_every_systemd_version_and_garbage_are_read_safely() ->
     ]
     assert [(s.session_id, s.uid, s.user) for s in parse_session_list(newer)] == [("3", 1000, "pi")]
     assert parse_session_list(hostile) == []
+
+
+HARNESS = Path(__file__).with_name("runner_harness.py")
+
+
+def _no_new_privileges() -> None:
+    """In the child, before exec: what systemd's NoNewPrivileges=yes does to the service."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="no_new_privs is a Linux flag")
+def test_under_no_new_privileges_sudo_is_not_tried_and_the_failure_says_what_to_install(
+    device: Device, desktop: Desktop
+) -> None:
+    desktop.installed()
+    desktop.logind([("3", 1000, "pi", graphical("wayland", "pi"))])
+    message = json.dumps({"id": "m-1", "type": "MESSAGE", "message": "hi"})
+    done = subprocess.run(
+        [sys.executable, str(HARNESS), str(device.root / "nnp.db"), str(device.bin), "{}", message],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "EDGE_AGENT_HOST_ROOT": str(device.host)},
+        preexec_fn=_no_new_privileges,
+    )
+    events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert [e["type"] for e in events] == ["action.received", "action.failed"], done.stderr
+    reason = events[-1]["reason"]
+    assert reason.startswith("no desktop session: pi is logged in (wayland), but this service runs with ")
+    assert "NoNewPrivileges=yes" in reason and "Desktop actions" in reason
+    assert desktop.calls("sudo") == [] and desktop.calls("notify-send") == []
+
+
+def test_the_no_new_privileges_flag_is_read_from_the_process_status() -> None:
+    assert no_new_privileges("Name:\tpython3\nNoNewPrivs:\t1\nSeccomp:\t2\n")
+    assert not no_new_privileges("Name:\tpython3\nNoNewPrivs:\t0\n")
+    assert not no_new_privileges("Name:\tpython3\n")  # a kernel before 4.10 does not say
