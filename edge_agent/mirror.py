@@ -38,6 +38,7 @@ CommandHandler = Callable[[Command], Awaitable[None]]
 
 EVENTS_QOS = 1
 SHUTDOWN_TIMEOUT = 3.0
+OFFLINE_ECHO_TIMEOUT = 2.0
 DROP_REPORT_INTERVAL = 60.0
 STORE_NAMESPACE = "agent/mqtt"  # "/" cannot be in a heartbeat endpoint name, so no clash
 SERIES_MEMBERS_MAX = 64  # per family: more zones than any board has; bounds topics and memory
@@ -242,17 +243,55 @@ class MqttMirror:
             intake.cancel()
 
     async def shutdown(self) -> None:
-        """Say ``offline`` (retained) and wait until it is sent, then DISCONNECT cleanly."""
+        """Say ``offline`` (retained), wait until the broker has passed it on, then DISCONNECT."""
         for task in list(self._handler_tasks):
             task.cancel()
         if not self.connected:
             return
+        echo = await self._listen_to_own_status()
         try:
             offline = self.bridge.publish(self.topics.status, b"offline", qos=self.config.qos, retain=True)
             await asyncio.wait_for(offline, SHUTDOWN_TIMEOUT)
         except (MqttPublishError, asyncio.TimeoutError) as exc:
             log.warning("could not say offline before leaving (%s); the last will says it", exc)
+        else:
+            if echo:
+                await self._hear_offline()
         await self.bridge.disconnect()
+
+    async def _listen_to_own_status(self) -> bool:
+        """Subscribe to our own status topic, to hear our ``offline`` come back (False: refused).
+
+        A PUBACK only says the broker has the message. amqtt (the embedded broker)
+        acknowledges first and forwards later, and drops what it has not forwarded when
+        the publisher disconnects at once (on Python 3.13 nearly every time): hearing our
+        own ``offline`` proves it was forwarded. Where an ACL refuses the subscription,
+        the PUBACK has to do.
+        """
+        try:
+            await asyncio.wait_for(
+                self.bridge.subscribe([(self.topics.status, self.config.qos)]), SHUTDOWN_TIMEOUT
+            )
+        except (MqttError, asyncio.TimeoutError) as exc:
+            log.debug("not listening for our own offline (%s)", exc)
+            return False
+        return True
+
+    async def _hear_offline(self) -> None:
+        """Wait (bounded) until our ``offline`` comes back; anything else arriving now is dropped."""
+
+        async def heard() -> None:
+            while True:
+                message = await self.bridge.messages.get()
+                if message.topic == self.topics.status and message.payload == b"offline":
+                    return
+
+        try:
+            await asyncio.wait_for(heard(), OFFLINE_ECHO_TIMEOUT)
+        except asyncio.TimeoutError:
+            log.debug(
+                "the broker acknowledged offline but did not echo it within %.1f s", OFFLINE_ECHO_TIMEOUT
+            )
 
     async def _serve(self, stop: asyncio.Event) -> str:
         """Set up a fresh connection and drain the outbox until it drops or ``stop``."""
