@@ -9,12 +9,34 @@ here, so a Pi on Python 3.9 that uses an external broker never needs it.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
+import sys
 from typing import Any, Optional
 
 from edge_agent.errors import MqttError
 
 log = logging.getLogger(__name__)
+
+AMQTT_PYTHON = (3, 10)
+
+
+def amqtt_missing_reason(python: tuple[int, ...] = tuple(sys.version_info[:3])) -> Optional[str]:
+    """Why the embedded broker cannot start here, or None when amqtt is installed.
+
+    On Python 3.9 the ``broker`` extra installs nothing (amqtt needs 3.10+), so telling a
+    user there to ``pip install 'edge-agent[broker]'`` sends them round in a circle: the
+    reason says which Python is needed instead. Only a lookup: amqtt is not imported.
+    """
+    if importlib.util.find_spec("amqtt") is not None:
+        return None
+    version = ".".join(str(part) for part in python)
+    if tuple(python[:2]) < AMQTT_PYTHON:
+        return (
+            f"the embedded MQTT broker (amqtt) needs Python 3.10 or newer and this is Python {version}, "
+            "for which the 'broker' extra installs nothing: there is nothing more to install here"
+        )
+    return "the embedded MQTT broker needs amqtt, which is not installed: pip install 'edge-agent[broker]'"
 
 
 class EmbeddedBroker:
@@ -31,8 +53,10 @@ class EmbeddedBroker:
             from amqtt.broker import Broker
             from amqtt.errors import BrokerError
         except ImportError as exc:
+            reason = amqtt_missing_reason() or f"amqtt cannot be imported ({exc})"
             raise MqttError(
-                "embedded_broker = true needs amqtt: pip install 'edge-agent[broker]' (Python 3.10 or newer)"
+                f"embedded_broker = true cannot work: {reason}; set embedded_broker = false and point "
+                "[mqtt] host and port at a broker you run (e.g. mosquitto)"
             ) from exc
         config = {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},

@@ -1,16 +1,18 @@
-"""Home Assistant MQTT discovery for the scalar metrics (``[mqtt] home_assistant = true``).
+"""Home Assistant MQTT discovery for the metrics (``[mqtt] home_assistant = true``).
 
-One retained config message per metric under ``<discovery_prefix>/<component>/<node>/<key>/config``
-makes each metric an entity of one device, with ``<prefix>/<id>/status`` as its
-availability, so Home Assistant greys the device out when its last will fires. Pure: it
-returns the messages; the mirror sends them (on every connect, when a metric first has a
-value, and when Home Assistant announces ``online`` after its own restart).
+One retained config message per scalar metric, and per member of a charted dict
+metric (each temperature zone: key ``temperature/<zone level>``), under
+``<discovery_prefix>/<component>/<node>/<key>/config``, makes each metric an entity of
+one device, with ``<prefix>/<id>/status`` as its availability, so Home Assistant greys
+the device out when its last will fires. Pure: it returns the messages; the mirror
+sends them (on every connect, when a metric first has a value, and when Home Assistant
+announces ``online`` after its own restart).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -45,18 +47,46 @@ ENTITIES: dict[str, MetricEntity] = {
     "mac": MetricEntity("MAC address", state_class=None),
     "rtt_ms": MetricEntity("Round-trip time", "ms", "duration"),
     "packet_loss_percent": MetricEntity("Packet loss", "%"),
+    "cpu_temperature": MetricEntity("CPU temperature", "°C", "temperature"),
 }
 
+SERIES_ENTITIES: dict[str, MetricEntity] = {
+    "temperature": MetricEntity("Temperature", "°C", "temperature"),
+}
+"""One entity per member of these families; its name is the family's plus the member's label."""
 
-def entity_for(key: str) -> MetricEntity:
-    """The entity of a metric; a metric added later is still shown, as a plain sensor."""
+
+def entity_for(key: str, label: Optional[str] = None) -> MetricEntity:
+    """The entity of a metric; a metric added later is still shown, as a plain sensor.
+
+    A member key (``temperature/coretemp_Package_id_0``) takes its family's entity, named
+    with ``label`` (the zone as the kernel names it) or else the member's topic level.
+    """
+    family, _, member = key.partition("/")
+    if member and family in SERIES_ENTITIES:
+        template = SERIES_ENTITIES[family]
+        return MetricEntity(
+            f"{template.name} {label or member}",
+            template.unit,
+            template.device_class,
+            template.state_class,
+            template.component,
+        )
     return ENTITIES.get(key) or MetricEntity(key.replace("_", " ").capitalize(), state_class=None)
 
 
 def discovery_messages(
-    topics: Topics, keys: Iterable[str], *, device_name: str, version: str
+    topics: Topics,
+    keys: Iterable[str],
+    *,
+    device_name: str,
+    version: str,
+    labels: Optional[Mapping[str, str]] = None,
 ) -> list[tuple[str, bytes]]:
-    """(topic, payload) of the retained discovery config of each metric in ``keys``."""
+    """(topic, payload) of the retained discovery config of each metric in ``keys``.
+
+    ``labels`` names the members of a family for people (member key -> zone name).
+    """
     node = topics.discovery_node
     device = {
         "identifiers": [f"edge_agent_{node}"],
@@ -67,11 +97,12 @@ def discovery_messages(
     }
     messages = []
     for key in keys:
-        entity = entity_for(key)
+        entity = entity_for(key, (labels or {}).get(key))
+        object_id = key.replace("/", "_")
         config: dict[str, Any] = {
             "name": entity.name,
-            "unique_id": f"edge_agent_{node}_{key}",
-            "object_id": f"{node}_{key}",
+            "unique_id": f"edge_agent_{node}_{object_id}",
+            "object_id": f"{node}_{object_id}",
             "state_topic": topics.metric(key),
             "availability_topic": topics.status,
             "payload_available": "online",

@@ -36,7 +36,7 @@ from edge_agent.mqtt_options import IncomingMessage, TlsSettings, WillMessage
 from edge_agent.outbox_drain import OutboxDrain
 from edge_agent.reconnect import ReconnectBackoff
 from edge_agent.store import Store
-from edge_agent.topics import Topics
+from edge_agent.topics import Topics, topic_levels
 
 log = logging.getLogger(__name__)
 
@@ -45,17 +45,22 @@ CommandHandler = Callable[[Command], Awaitable[None]]
 
 EVENTS_QOS = 1
 SHUTDOWN_TIMEOUT = 3.0
+OFFLINE_ECHO_TIMEOUT = 2.0
 DROP_REPORT_INTERVAL = 60.0
 STORE_NAMESPACE = "agent/mqtt"  # "/" cannot be in a heartbeat endpoint name, so no clash
 LIVE_BACKLOG_MAX = 1000  # events kept in memory while neither the store nor the broker takes them
 INTAKE_LOOP = "command-intake"
+SERIES_MEMBERS_MAX = 64  # per family: more zones than any board has; bounds topics and memory
+SERIES_REMEMBERED_MAX = 256  # member levels remembered across restarts, to clear the ones gone
 
 
 def bridge_from_config(config: MqttConfig, device_id: str, topics: Topics) -> MqttBridge:
     """The paho client for ``[mqtt]``, with ``offline`` as its retained last will."""
     tls = None
     if config.uses_tls:
-        tls = TlsSettings(config.ca_file, config.cert_file, config.key_file, config.tls_insecure)
+        tls = TlsSettings(
+            config.ca_file, config.cert_file, config.key_file, config.tls_insecure, config.tls_strict
+        )
     return MqttBridge(
         host=config.host,
         port=config.port,
@@ -115,6 +120,8 @@ class MqttMirror:
         self._metric_values: dict[str, Any] = {}
         self._heartbeats: dict[str, dict[str, Any]] = {}
         self._announced: set[str] = set()
+        self._series_known: dict[str, list[str]] = {}  # family -> member levels ever published
+        self._labels: dict[str, str] = {}  # member key -> the name the kernel gave it
         self._command_handler: Optional[CommandHandler] = None
         self._handler_tasks: set[asyncio.Task[None]] = set()
         self._drop_logged = False
@@ -190,8 +197,42 @@ class MqttMirror:
                 continue  # already cleared; do not repeat the empty retained message
             self._metric_values[key] = value
             self._set_retained(topic, plain_value(value))
+        for family, members in snapshot.metric_series().items():
+            self._set_series(family, members)
         if self.config.home_assistant and self.connected:
             self._announce(key for key, value in self._metric_values.items() if value is not None)
+
+    def _set_series(self, family: str, members: dict[str, float]) -> None:
+        """One retained value per member (``metrics/temperature/<zone>``); a member gone is cleared.
+
+        The levels ever published are kept in the store, so a zone that disappeared while
+        the agent was down is cleared at the next start instead of staying retained for ever.
+        """
+        if len(members) > SERIES_MEMBERS_MAX:
+            log.debug("%s: %d members, mirroring the first %d", family, len(members), SERIES_MEMBERS_MAX)
+            members = dict(list(members.items())[:SERIES_MEMBERS_MAX])
+        known = self._series_known.get(family)
+        if known is None:
+            stored = self.store.get_state(STORE_NAMESPACE, f"series/{family}", [])
+            known = [level for level in stored if isinstance(level, str)] if isinstance(stored, list) else []
+        levels = topic_levels(members)
+        current: set[str] = set()
+        for name, value in members.items():
+            key = f"{family}/{levels[name]}"
+            current.add(levels[name])
+            self._labels[key] = name
+            self._metric_values[key] = value
+            self._set_retained(self.topics.metric(key), plain_value(value))
+        for level in known:
+            if level not in current:
+                key = f"{family}/{level}"
+                self._metric_values[key] = None
+                self._set_retained(self.topics.metric(key), b"")  # an empty retained payload clears it
+        merged = [*known, *(level for level in levels.values() if level not in known)]
+        merged = merged[-SERIES_REMEMBERED_MAX:]
+        if merged != known:
+            self.store.set_state(STORE_NAMESPACE, f"series/{family}", merged)
+        self._series_known[family] = merged
 
     def set_heartbeat_outcome(self, name: str, outcome: dict[str, Any]) -> None:
         """Mirror the last outcome of heartbeat endpoint ``name`` (its topic and the state)."""
@@ -245,17 +286,55 @@ class MqttMirror:
             intake.cancel()
 
     async def shutdown(self) -> None:
-        """Say ``offline`` (retained) and wait until it is sent, then DISCONNECT cleanly."""
+        """Say ``offline`` (retained), wait until the broker has passed it on, then DISCONNECT."""
         for task in list(self._handler_tasks):
             task.cancel()
         if not self.connected:
             return
+        echo = await self._listen_to_own_status()
         try:
             offline = self.bridge.publish(self.topics.status, b"offline", qos=self.config.qos, retain=True)
             await asyncio.wait_for(offline, SHUTDOWN_TIMEOUT)
         except (MqttPublishError, asyncio.TimeoutError) as exc:
             log.warning("could not say offline before leaving (%s); the last will says it", exc)
+        else:
+            if echo:
+                await self._hear_offline()
         await self.bridge.disconnect()
+
+    async def _listen_to_own_status(self) -> bool:
+        """Subscribe to our own status topic, to hear our ``offline`` come back (False: refused).
+
+        A PUBACK only says the broker has the message. amqtt (the embedded broker)
+        acknowledges first and forwards later, and drops what it has not forwarded when
+        the publisher disconnects at once (on Python 3.13 nearly every time): hearing our
+        own ``offline`` proves it was forwarded. Where an ACL refuses the subscription,
+        the PUBACK has to do.
+        """
+        try:
+            await asyncio.wait_for(
+                self.bridge.subscribe([(self.topics.status, self.config.qos)]), SHUTDOWN_TIMEOUT
+            )
+        except (MqttError, asyncio.TimeoutError) as exc:
+            log.debug("not listening for our own offline (%s)", exc)
+            return False
+        return True
+
+    async def _hear_offline(self) -> None:
+        """Wait (bounded) until our ``offline`` comes back; anything else arriving now is dropped."""
+
+        async def heard() -> None:
+            while True:
+                message = await self.bridge.messages.get()
+                if message.topic == self.topics.status and message.payload == b"offline":
+                    return
+
+        try:
+            await asyncio.wait_for(heard(), OFFLINE_ECHO_TIMEOUT)
+        except asyncio.TimeoutError:
+            log.debug(
+                "the broker acknowledged offline but did not echo it within %.1f s", OFFLINE_ECHO_TIMEOUT
+            )
 
     async def _serve(self, stop: asyncio.Event) -> str:
         """Set up a fresh connection and drain the outbox until it drops or ``stop``."""
@@ -328,7 +407,7 @@ class MqttMirror:
         if not fresh:
             return
         for topic, payload in discovery_messages(
-            self.topics, fresh, device_name=self.device_name, version=self.version
+            self.topics, fresh, device_name=self.device_name, version=self.version, labels=self._labels
         ):
             self._send(topic, payload)
         self._announced.update(fresh)

@@ -70,6 +70,7 @@ class Snapshot:
     memory_available_bytes: Optional[int] = None
     memory_free_percent: Optional[float] = None
     temperatures: dict[str, float] = field(default_factory=dict)
+    cpu_temperature: Optional[float] = None
     battery_percent: Optional[float] = None
     charging: Optional[bool] = None
     wifi_signal_dbm: Optional[float] = None
@@ -95,6 +96,7 @@ class Snapshot:
             "memory_available_bytes": self.memory_available_bytes,
             "memory_free_percent": self.memory_free_percent,
             "temperatures": dict(self.temperatures),
+            "cpu_temperature": self.cpu_temperature,
             "battery_percent": self.battery_percent,
             "charging": self.charging,
             "wifi_signal_dbm": self.wifi_signal_dbm,
@@ -116,6 +118,19 @@ class Snapshot:
             for key, value in self.to_json().items()
             if key not in ("timestamp", "unavailable") and not isinstance(value, (dict, list))
         }
+
+    def metric_series(self) -> dict[str, dict[str, float]]:
+        """The dict-valued metrics a user charts, by family (:data:`SERIES`): ``{"temperature": {...}}``."""
+        body = self.to_json()
+        return {family: dict(body[key]) for key, family in SERIES.items()}
+
+
+SERIES = {"temperatures": "temperature"}
+"""Dict-valued metrics mirrored one value per member: JSON key -> the topic level of the family.
+
+``apps`` is left out on purpose: versions and install flags are read, not charted, and
+they stay in ``state``.
+"""
 
 
 def format_utc(moment: datetime) -> str:

@@ -36,7 +36,13 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge_agent.errors import MqttConnectError, MqttError, MqttPublishError
-from edge_agent.mqtt_options import IncomingMessage, TlsSettings, WillMessage, build_tls_context
+from edge_agent.mqtt_options import (
+    IncomingMessage,
+    TlsSettings,
+    WillMessage,
+    build_tls_context,
+    explain_verify_failure,
+)
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +93,11 @@ class MqttBridge:
         self._client.max_inflight_messages_set(0)  # our outbox drain keeps its own window
         if username is not None:
             self._client.username_pw_set(username, password)
+        self._tls_strict = False
         if tls is not None:
-            self._client.tls_set_context(build_tls_context(tls))
+            context = build_tls_context(tls)
+            self._tls_strict = bool(context.verify_flags & ssl.VERIFY_X509_STRICT)
+            self._client.tls_set_context(context)
             if tls.insecure:
                 self._client.tls_insecure_set(True)
         if will is not None:
@@ -150,9 +159,8 @@ class MqttBridge:
         try:
             rc = await loop.run_in_executor(None, self._blocking_connect)
         except ssl.SSLCertVerificationError as exc:
-            raise MqttConnectError(
-                f"TLS verification of the broker {self.where} failed: {exc.verify_message or exc}"
-            ) from exc
+            reason = explain_verify_failure(str(exc.verify_message or exc), strict=self._tls_strict)
+            raise MqttConnectError(f"TLS verification of the broker {self.where} failed: {reason}") from exc
         except ssl.SSLError as exc:
             raise MqttConnectError(f"TLS handshake with the broker {self.where} failed: {exc}") from exc
         except OSError as exc:

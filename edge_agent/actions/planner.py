@@ -11,15 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 from edge_agent.actions import schema, validate
-from edge_agent.actions.profiles import CommandTable
-from edge_agent.actions.templates import render, start_app_extras
+from edge_agent.actions.desktop import DesktopSession, NoDesktopSession
+from edge_agent.actions.profiles import DESKTOP_PLACEHOLDERS, CommandTable
+from edge_agent.actions.templates import placeholders, render, start_app_extras
 from edge_agent.errors import ActionRejected
 from edge_agent.model import Action
 
 MASK = "***"
+# Filled by the agent, never by a payload: a field of the same name in a payload is dropped.
+RESERVED = ("action_id", "device_id", "extras", *DESKTOP_PLACEHOLDERS)
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,45 @@ class Planner:
         self._room = technical_room_number or ""
         self._token_for = token_for
 
-    def plan(self, action: Action) -> Plan:
+    def needs_desktop(self, action: Action) -> bool:
+        """Whether the action's argv runs in the desktop session (so one must be found first)."""
+        try:
+            template = self._template(action)
+        except ActionRejected:
+            return False  # plan() will say why
+        return bool(placeholders(template) & set(DESKTOP_PLACEHOLDERS))
+
+    def plan(self, action: Action, desktop: Union[DesktopSession, NoDesktopSession, None] = None) -> Plan:
+        """The argv to run; ``desktop`` is the session found for an argv that needs one.
+
+        Where none was found, raise that NoDesktopSession (the action fails saying why),
+        except for a MESSAGE on a device with no desktop at all, which goes to the journal.
+        """
+        template = self._template(action)
+        if isinstance(desktop, NoDesktopSession):
+            variant = str(action.fields.get("notify", "")) if action.type == "MESSAGE" else ""
+            fallback = self._commands.lookup_headless(action.type, variant) if desktop.headless else None
+            if fallback is None:
+                raise desktop
+            template, desktop = fallback, None
+        values: dict[str, Any] = {
+            name: _as_text(value)
+            for name, value in action.fields.items()
+            if _is_scalar(value) and name not in RESERVED
+        }
+        values.update(action_id=action.id, device_id=self._device_id, extras=[])
+        if desktop is not None:
+            values.update(
+                desktop_user=desktop.user,
+                session_env=list(desktop.assignments),
+                session_setenv=[f"--setenv={assignment}" for assignment in desktop.assignments],
+            )
+        shown = dict(values)
+        if action.type == "START_APP":
+            values["extras"], shown["extras"] = self._start_app_extras(action.fields, action.source)
+        return Plan(argv=render(template, values), shown=render(template, shown))
+
+    def _template(self, action: Action) -> tuple[str, ...]:
         if action.type not in self._allowed:
             raise ActionRejected(f"type {action.type} is not in [actions] allow")
         if action.type == "UPDATE_APP":
@@ -61,14 +102,7 @@ class Planner:
             raise ActionRejected(
                 f"no argv for {action.type} in profile {self._commands.profile!r} or [actions.commands]"
             )
-        values: dict[str, Any] = {
-            name: _as_text(value) for name, value in action.fields.items() if _is_scalar(value)
-        }
-        values.update(action_id=action.id, device_id=self._device_id, extras=[])
-        shown = dict(values)
-        if action.type == "START_APP":
-            values["extras"], shown["extras"] = self._start_app_extras(action.fields, action.source)
-        return Plan(argv=render(template, values), shown=render(template, shown))
+        return template
 
     def _check_update(self, fields: Mapping[str, Any]) -> None:
         """The package and version in the syntax of the installer that gets them, nothing looser.

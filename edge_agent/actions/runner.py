@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
 from edge_agent.actions import schema, signing
+from edge_agent.actions.desktop import DesktopFinder, NoDesktopSession
 from edge_agent.actions.intake import Intake, current_boot_id
 from edge_agent.actions.planner import Plan, Planner
 from edge_agent.actions.process import ProcessOutcome, run_program
@@ -98,6 +99,9 @@ class ActionRunner:
         self._sleep: Sleep = sleep or asyncio.sleep
         self._poll_interval = poll_interval
         self._urls = UrlPolicy(config.allowed_url_schemes, config.allowed_hosts)
+        self._desktop = DesktopFinder(
+            config.desktop_user, env=self._env, clock=clock, switch=config.desktop_switch
+        )
         try:
             self._commands = CommandTable.from_config(config, platform=platform, env=self._env)
             self._planner = Planner(
@@ -408,11 +412,17 @@ class ActionRunner:
                 return
             if self._expire_if_stale(entry):
                 return
-            plan = self._planner.plan(action)
+            desktop = None
+            if self._planner.needs_desktop(action):
+                desktop = await self._desktop.look()  # or why there is none: the planner decides
+            plan = self._planner.plan(action, desktop)
             if action.type == "REBOOT":
                 self._check_reboot(entry)
         except ActionRejected as exc:
             self._settle(entry, "rejected", reason=str(exc))
+            return
+        except NoDesktopSession as exc:
+            self._settle(entry, "failed", reason=str(exc))
             return
         timeout = self._timeouts.get(action.type, self._config.timeout)
         if self._config.dry_run:

@@ -9,9 +9,14 @@ would do. It leaves nothing running: see ``edge_agent.demo.session``.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from typing import Optional
+
+BROKER_HINT = (
+    "Run the demo against an MQTT broker you already run instead (no login, no TLS):\n"
+    "  edge-agent demo --broker 127.0.0.1:1883\n"
+    "On Raspberry Pi OS or Debian, one is: sudo apt install mosquitto"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,15 +43,13 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"error: --broker: {exc}", file=sys.stderr)
             return 2
-    elif importlib.util.find_spec("amqtt") is None:
-        # Only a lookup: amqtt itself is imported by edge_agent.broker alone.
-        print(
-            "error: the demo's embedded MQTT broker needs amqtt, which is not installed "
-            "(pip install 'edge-agent[broker]'; it needs Python 3.10 or newer).\n"
-            "Or point the demo at a broker you already run: edge-agent demo --broker 127.0.0.1:1883",
-            file=sys.stderr,
-        )
-        return 1
+    else:
+        from edge_agent.broker import amqtt_missing_reason
+
+        missing = amqtt_missing_reason()
+        if missing is not None:
+            print(f"error: {missing}.\n{BROKER_HINT}", file=sys.stderr)
+            return 1
 
     from edge_agent.demo.session import DemoOptions, run_demo
     from edge_agent.demo.view import Terminal

@@ -94,6 +94,8 @@ def format_table(snapshot: dict[str, Any], degrees: str = " °C") -> str:
             rows.append((key, f"unavailable: {unavailable[key]}"))
         elif key == "temperatures":
             rows.extend((f"temperature {name}", f"{celsius:.1f}{degrees}") for name, celsius in value.items())
+        elif key == "cpu_temperature" and value is not None:
+            rows.append((key, f"{value:.1f}{degrees}"))
         elif key == "apps":
             rows.extend((f"app {package}", _app(info)) for package, info in value.items())
         elif value is None:

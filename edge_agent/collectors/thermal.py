@@ -19,6 +19,17 @@ Which readings are nonsense, and skipped (the zone simply does not appear):
 Values are millidegrees, except that a reading under 200 in magnitude is taken as whole
 degrees: some vendor Android kernels report °C, and 0.2 °C inside a running device is
 not a plausible millidegree reading.
+
+``cpu_temperature`` is the one figure people chart first, picked from the same readings:
+
+* the SoC zone where the board has one (``cpu-thermal`` on every Raspberry Pi since
+  kernel 4.19, ``soc-thermal`` or ``bcm2835_thermal`` on others);
+* otherwise the hottest CPU sensor: ``x86_pkg_temp``, ``coretemp ...``, ``k10temp ...``
+  (``Tctl``/``Tdie``/``Tccd*``), ``zenpower ...``, and the ``cpu...`` zones of Android
+  (``cpu-0-0-usr``, ``cpuss-0-usr``); the hottest, because a throttling core is what
+  the figure must show;
+* otherwise unavailable, with the names that were read: a board temperature (``acpitz``),
+  a battery or a skin sensor is not the CPU, and guessing would mislead a chart.
 """
 
 from __future__ import annotations
@@ -38,6 +49,10 @@ HIGHEST_PLAUSIBLE_C = 150.0
 WHOLE_DEGREES_BELOW = 200
 
 _TEMP_INPUT = re.compile(r"temp(\d+)_input")
+
+SOC_ZONES = ("cpu-thermal", "cpu_thermal", "soc-thermal", "soc_thermal", "bcm2835_thermal")
+_CPU_SENSOR = re.compile(r"(x86_pkg_temp|coretemp|k10temp|zenpower|cpu)", re.IGNORECASE)
+_NAMES_IN_REASON = 8
 
 
 def to_celsius(raw: int) -> Optional[float]:
@@ -114,10 +129,25 @@ def unique_names(readings: list[tuple[str, float]]) -> dict[str, float]:
     return result
 
 
-class ThermalCollector:
-    """Every thermal zone and hwmon temperature of the host."""
+def cpu_temperature(temperatures: dict[str, float]) -> Optional[float]:
+    """The SoC zone's reading, else the hottest CPU sensor's, else None (see the module doc)."""
+    for name in SOC_ZONES:
+        if name in temperatures:
+            return temperatures[name]
+    cpu = [celsius for name, celsius in temperatures.items() if _CPU_SENSOR.match(name)]
+    return max(cpu) if cpu else None
 
-    keys = ("temperatures",)
+
+def _no_cpu_sensor(temperatures: dict[str, float]) -> str:
+    names = list(temperatures)
+    shown = ", ".join(names[:_NAMES_IN_REASON]) + (", ..." if len(names) > _NAMES_IN_REASON else "")
+    return f"no CPU sensor among the {len(names)} temperatures read ({shown})"
+
+
+class ThermalCollector:
+    """Every thermal zone and hwmon temperature of the host, and the CPU's among them."""
+
+    keys = ("temperatures", "cpu_temperature")
 
     def __init__(self, context: CollectorContext) -> None:
         self._host = context.host
@@ -136,7 +166,13 @@ class ThermalCollector:
         except SensorUnavailable as exc:
             chips, denied = [], [*denied, exc.reason]
         if zones or chips:
-            reading.values["temperatures"] = unique_names(zones + chips)
+            temperatures = unique_names(zones + chips)
+            reading.values["temperatures"] = temperatures
+            cpu = cpu_temperature(temperatures)
+            if cpu is not None:
+                reading.values["cpu_temperature"] = cpu
+            else:
+                reading.mark_unavailable(("cpu_temperature",), _no_cpu_sensor(temperatures))
         else:
             reason = "; ".join(denied) or f"no readable sensor in {THERMAL_DIR} or {HWMON_DIR}"
             reading.mark_unavailable(self.keys, reason)

@@ -119,6 +119,7 @@ class MqttConfig(Section):
     cert_file: Optional[LaxPath] = None
     key_file: Optional[LaxPath] = None
     tls_insecure: bool = False
+    tls_strict: Optional[bool] = None
     reconnect_min: float = Field(1.0, gt=0, le=600)
     reconnect_max: float = Field(120.0, gt=0, le=3600)
     command_expiry: int = Field(300, ge=1, le=86400)
@@ -197,6 +198,34 @@ class ActionsConfig(Section):
     pending_ttl: float = Field(3600.0, gt=0, le=30 * 86400)
     reboot_min_interval: float = Field(1800.0, ge=0, le=7 * 86400)
     journal_retention: float = Field(7 * 86400.0, ge=3600, le=3650 * 86400)
+    desktop_user: str = "auto"
+    desktop_switch: list[str] = Field(
+        default_factory=lambda: ["sudo", "-n", "-u", "{desktop_user}", "--", "env", "{session_env}"]
+    )
+
+    @field_validator("desktop_user")
+    @classmethod
+    def _desktop_user(cls, value: str) -> str:
+        if value in ("auto", "none") or re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", value):
+            return value
+        raise ValueError('must be "auto", "none" or a user name (lower-case letters, digits, _ and -)')
+
+    @field_validator("desktop_switch")
+    @classmethod
+    def _desktop_switch(cls, argv: list[str]) -> list[str]:
+        # Fixed program; the session's environment must reach the program (through `env`).
+        if not argv or not argv[0] or "{" in argv[0]:
+            raise ValueError("the argv must start with a fixed program (sudo, runuser or env)")
+        if "{session_env}" not in argv:
+            raise ValueError('must hold "{session_env}" as an element of its own (after "env")')
+        known = {"desktop_user", "session_env", "session_setenv"}
+        unknown = set(re.findall(r"\{([^}]*)\}", " ".join(argv))) - known
+        if unknown:
+            raise ValueError(
+                "only {desktop_user}, {session_env} and {session_setenv} may be used, "
+                f"not {sorted(unknown)}"
+            )
+        return argv
 
     @field_validator("commands")
     @classmethod

@@ -111,7 +111,15 @@ class Device:
         self.store = Store(root / "agent.db")
         self.clock = FakeClock()
         self.events: list[Event] = []
-        self.env: dict[str, str] = {"PATH": str(self.bin), "HOME": str(root)}
+        # The device's own host root (/run/user, /tmp/.X11-unix, /etc/passwd, the desktop
+        # sessions installed): empty, a headless device, unless a test writes into it.
+        self.host = root / "host"
+        self.host.mkdir()
+        self.env: dict[str, str] = {
+            "PATH": str(self.bin),
+            "HOME": str(root),
+            "EDGE_AGENT_HOST_ROOT": str(self.host),
+        }
 
     def program(self, name: str, **behaviour: Any) -> Path:
         return write_program(self.bin, self.log, name, **behaviour)

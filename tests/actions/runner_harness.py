@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -27,9 +28,10 @@ def print_event(event: Event) -> None:
 async def main(store_path: str, bin_dir: str, config_json: str, action_json: str = "") -> None:
     store = Store(Path(store_path))
     config = ActionsConfig.model_validate(json.loads(config_json))
-    runner = ActionRunner(
-        config, store, SystemClock(), print_event, device_id="pi-crash", env={"PATH": bin_dir}
-    )
+    env = {"PATH": bin_dir}
+    if "EDGE_AGENT_HOST_ROOT" in os.environ:  # the device's fixture tree, when the test gives one
+        env["EDGE_AGENT_HOST_ROOT"] = os.environ["EDGE_AGENT_HOST_ROOT"]
+    runner = ActionRunner(config, store, SystemClock(), print_event, device_id="pi-crash", env=env)
     runner.recover()
     if action_json:
         runner.handle_mqtt_command(action_json.encode())

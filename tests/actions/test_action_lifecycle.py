@@ -30,7 +30,7 @@ def test_an_expired_action_is_not_run_and_says_so(device: Device) -> None:
 
 def test_an_action_past_its_timeout_is_killed_and_failed(device: Device) -> None:
     device.program("cvlc", hang=True)
-    runner = device.runner(timeouts={"VIDEO": 0.3})
+    runner = device.runner(timeouts={"VIDEO": 0.3}, desktop_user="none")
     runner.submit({"id": "v-1", "type": "VIDEO", "video": "https://cdn.example.com/a.mp4"}, "mqtt")
     drain(runner)
 
@@ -111,7 +111,7 @@ def test_actions_of_one_type_run_one_at_a_time_in_order(device: Device) -> None:
         if event.data.get("action_id") == "m-2" and event.type == "action.succeeded":
             stopping[0].set()
 
-    runner = device.runner(on_event=watch)
+    runner = device.runner(on_event=watch, desktop_user="none")
     runner.submit({"id": "m-1", "type": "MESSAGE", "message": "first"}, "mqtt")
     runner.submit({"id": "m-2", "type": "MESSAGE", "message": "second"}, "mqtt")
 

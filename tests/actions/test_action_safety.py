@@ -94,7 +94,7 @@ def test_invalid_structured_values_are_rejected_before_anything_runs(
 
 def test_video_hosts_are_limited_to_the_allowed_ones(device: Device) -> None:
     device.program("cvlc")
-    runner = device.runner(allowed_hosts=["*.example.com", "media.local"])
+    runner = device.runner(allowed_hosts=["*.example.com", "media.local"], desktop_user="none")
     runner.submit({"id": "v-1", "type": "VIDEO", "video": "https://cdn.example.com/a.mp4"}, "mqtt")
     runner.submit({"id": "v-2", "type": "VIDEO", "video": "rtsp://media.local:8554/cam"}, "mqtt")
     runner.submit({"id": "v-3", "type": "VIDEO", "video": "https://evil.example.org/a.mp4"}, "mqtt")
@@ -111,7 +111,7 @@ def test_video_hosts_are_limited_to_the_allowed_ones(device: Device) -> None:
 
 def test_extra_fields_cannot_add_arguments(device: Device) -> None:
     device.program("cvlc")
-    runner = device.runner()
+    runner = device.runner(desktop_user="none")
     runner.submit(
         {
             "id": "v-1",

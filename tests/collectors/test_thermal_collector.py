@@ -60,3 +60,50 @@ def test_everything_denied_gives_the_denial_as_reason(tree: Tree) -> None:
     assert collector_for(tree.root).collect().unavailable["temperatures"] == (
         "permission denied: /sys/class/thermal; permission denied: /sys/class/hwmon"
     )
+
+
+def test_the_pi_cpu_temperature_is_its_soc_zone() -> None:
+    assert collector_for(HOSTS / "pi4").collect().cpu_temperature == 47.2
+
+
+def test_elsewhere_the_cpu_temperature_is_the_hottest_cpu_sensor_not_the_hottest_sensor(tree: Tree) -> None:
+    tree.write("sys/class/thermal/thermal_zone0/type", "acpitz\n")
+    tree.write("sys/class/thermal/thermal_zone0/temp", "88000\n")  # hotter, but the board
+    tree.write("sys/class/hwmon/hwmon0/name", "k10temp\n")
+    tree.write("sys/class/hwmon/hwmon0/temp1_input", "51250\n")
+    tree.write("sys/class/hwmon/hwmon0/temp1_label", "Tctl\n")
+    tree.write("sys/class/hwmon/hwmon0/temp3_input", "63500\n")
+    tree.write("sys/class/hwmon/hwmon0/temp3_label", "Tccd1\n")
+    tree.write("sys/class/hwmon/hwmon1/name", "nvme\n")
+    tree.write("sys/class/hwmon/hwmon1/temp1_input", "70000\n")
+    snapshot = collector_for(tree.root).collect()
+    assert snapshot.cpu_temperature == 63.5
+    assert "cpu_temperature" not in snapshot.unavailable
+
+
+def test_android_cpu_zones_count_as_cpu_sensors() -> None:
+    assert collector_for(HOSTS / "android-tablet").collect().cpu_temperature == 41.2  # cpu-0-0-usr
+
+
+def test_the_soc_zone_wins_over_a_hotter_cpu_sensor(tree: Tree) -> None:
+    tree.write("sys/class/thermal/thermal_zone0/type", "cpu0-thermal\n")
+    tree.write("sys/class/thermal/thermal_zone0/temp", "71000\n")
+    tree.write("sys/class/thermal/thermal_zone1/type", "soc-thermal\n")
+    tree.write("sys/class/thermal/thermal_zone1/temp", "55000\n")
+    assert collector_for(tree.root).collect().cpu_temperature == 55.0
+
+
+def test_no_cpu_sensor_makes_cpu_temperature_unavailable_with_the_names_read(tree: Tree) -> None:
+    tree.write("sys/class/thermal/thermal_zone0/type", "acpitz\n")
+    tree.write("sys/class/thermal/thermal_zone0/temp", "27800\n")
+    snapshot = collector_for(tree.root).collect()
+    assert snapshot.temperatures == {"acpitz": 27.8}
+    assert snapshot.cpu_temperature is None
+    assert snapshot.unavailable["cpu_temperature"] == "no CPU sensor among the 1 temperatures read (acpitz)"
+
+
+def test_no_sensor_at_all_leaves_cpu_temperature_unavailable_for_the_same_reason(tree: Tree) -> None:
+    tree.write("sys/class/thermal/thermal_zone0/type", "unused\n")
+    tree.write("sys/class/thermal/thermal_zone0/temp", "0\n")
+    snapshot = collector_for(tree.root).collect()
+    assert snapshot.unavailable["cpu_temperature"] == snapshot.unavailable["temperatures"]

@@ -16,7 +16,9 @@ from edge_agent.demo.world import DEVICE_ID, ENDPOINTS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "mqtt"))
 
-from mqtt_brokers import have_mosquitto, mosquitto
+from mqtt_brokers import have_mosquitto, mosquitto, skip_without_amqtt
+
+from edge_agent.broker import amqtt_missing_reason
 
 BASE = f"edge/{DEVICE_ID}"
 
@@ -58,6 +60,7 @@ def processes_mentioning(text: str) -> list[str]:
 
 
 def test_the_demo_shows_every_vendor_the_actions_metrics_and_topics_then_leaves_nothing_running() -> None:
+    skip_without_amqtt()  # the demo's own broker; --broker is tested below
     result = run_demo("--duration", "12")
 
     assert result.returncode == 0, result.stderr
@@ -140,3 +143,46 @@ def test_bad_options_are_refused_before_anything_starts(args: list[str], complai
     assert result.returncode == 2
     assert complaint in result.stderr
     assert result.stdout == ""
+
+
+def test_without_amqtt_the_demo_says_why_and_offers_broker(tmp_path: Path) -> None:
+    """What a user sees where amqtt is missing; on 3.10+ the test blocks its import to get there."""
+    block = "" if amqtt_missing_reason() is not None else "sys.modules['amqtt'] = None; "
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import sys; {block}from edge_agent.cli import main; sys.exit(main(['demo']))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "edge-agent demo --broker 127.0.0.1:1883" in result.stderr
+    if sys.version_info < (3, 10):
+        assert "needs Python 3.10 or newer and this is Python 3.9" in result.stderr
+        assert "pip install" not in result.stderr  # they just did: it cannot help on 3.9
+    else:
+        assert "pip install 'edge-agent[broker]'" in result.stderr
+
+
+def test_on_python_3_9_the_reason_names_the_python_needed_not_a_pip_command() -> None:
+    blocked = sys.modules.get("amqtt", ...)
+    sys.modules["amqtt"] = None  # type: ignore[assignment]  # as if not installed
+    try:
+        old = amqtt_missing_reason((3, 9, 18))
+        new = amqtt_missing_reason((3, 12, 1))
+    finally:
+        if blocked is ...:
+            del sys.modules["amqtt"]
+        else:
+            sys.modules["amqtt"] = blocked
+    assert old is not None and "needs Python 3.10 or newer and this is Python 3.9.18" in old
+    assert "nothing more to install" in old
+    assert (
+        new
+        == "the embedded MQTT broker needs amqtt, which is not installed: pip install 'edge-agent[broker]'"
+    )

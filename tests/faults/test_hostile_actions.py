@@ -362,7 +362,7 @@ def test_a_video_url_that_is_not_plain_rfc3986_is_rejected(
     beat_once(harness)
     harness.close()
     device.program("cvlc")
-    runner = device.runner(allowed_hosts=["media.example.com"])
+    runner = device.runner(allowed_hosts=["media.example.com"], desktop_user="none")
     drain(runner)
 
     assert device.calls() == []
@@ -464,7 +464,7 @@ def test_pending_actions_are_capped_per_type_and_per_source(device: Device) -> N
 
 def test_an_action_that_waited_past_its_time_to_live_expires(device: Device) -> None:
     device.program("cvlc")
-    runner = device.runner(pending_ttl=3600)
+    runner = device.runner(pending_ttl=3600, desktop_user="none")
     runner.submit({"id": "v-1", "type": "VIDEO", "video": "https://cdn.example.com/a.mp4"}, "mqtt")
     device.clock.advance(3601)  # the runner was busy (or stopped) for an hour
     runner.submit({"id": "v-2", "type": "VIDEO", "video": "https://cdn.example.com/b.mp4"}, "mqtt")
@@ -478,7 +478,7 @@ def test_an_action_that_waited_past_its_time_to_live_expires(device: Device) -> 
 def test_an_operator_cancels_a_waiting_and_a_running_action(tmp_path: Path, device: Device) -> None:
     gate = tmp_path / "never"
     device.program("cvlc", gate=gate)  # plays until killed
-    runner = device.runner(poll_interval=0.05)
+    runner = device.runner(poll_interval=0.05, desktop_user="none")
     answers: list[dict[str, Any]] = []
 
     def command(body: dict[str, Any]) -> Optional[str]:

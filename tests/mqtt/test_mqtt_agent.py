@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from mqtt_agent_process import agent_config
-from mqtt_brokers import free_port, port_open
+from mqtt_brokers import free_port, port_open, skip_without_amqtt
 
 from edge_agent import __version__
 from edge_agent.model import Snapshot
@@ -170,6 +170,7 @@ def test_home_assistant_discovery_is_sent_again_when_home_assistant_comes_online
 
 
 def test_the_embedded_broker_serves_plain_subscribers(tmp_path: Path, start_agent, watch) -> None:
+    skip_without_amqtt()
     port = free_port()
     agent = start_agent(agent_config(tmp_path, port, mqtt_extra="embedded_broker = true"))
     agent.wait_log("connected to the broker")

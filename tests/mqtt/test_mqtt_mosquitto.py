@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -52,40 +53,80 @@ def test_an_mqtt5_command_is_answered_on_its_response_topic_with_its_correlation
     assert all(m.message_expiry is not None and 0 < m.message_expiry <= 120 for m in (accepted, refused))
 
 
+CA_EXTENSIONS = """
+[req]
+distinguished_name = dn
+[dn]
+[proper_ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[bare_ca]
+# what a bare `openssl req -x509` gives many home-made broker CAs: no keyUsage
+basicConstraints = critical, CA:TRUE
+subjectKeyIdentifier = hash
+[server]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[client]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+"""
+
+
 @pytest.fixture
 def certificates(tmp_path: Path) -> dict[str, Path]:
-    """A CA that signed the broker's certificate (for 127.0.0.1), and an unrelated CA."""
+    """Proper CAs (keyUsage, as Python 3.13's strict checks want) and one without keyUsage.
+
+    ``ca`` signed the broker's certificate (for 127.0.0.1) and a client's; ``other-ca``
+    is unrelated; ``bare-ca`` lacks keyUsage and signed ``bare-server``. Only options that
+    OpenSSL 1.1.1 (Debian Bullseye) also knows are used.
+    """
     if shutil.which("openssl") is None:
         pytest.skip("openssl is not installed")
     d = tmp_path / "pki"
     d.mkdir()
+    (d / "ext.cnf").write_text(CA_EXTENSIONS)
 
     def openssl(*args: str) -> None:
         subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
 
-    for ca in ("ca", "other-ca"):
-        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={ca}",
+    for ca, section in (("ca", "proper_ca"), ("other-ca", "proper_ca"), ("bare-ca", "bare_ca")):
+        openssl("req", "-x509", "-config", "ext.cnf", "-extensions", section, "-newkey", "rsa:2048",
+                "-nodes", "-days", "2", "-subj", f"/CN={ca}",
                 "-keyout", f"{ca}.key", "-out", f"{ca}.pem")  # fmt: skip
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-            "-keyout", "server.key", "-out", "server.csr")  # fmt: skip
-    (d / "san.ext").write_text("subjectAltName = IP:127.0.0.1\n")
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-days", "2", "-extfile", "san.ext", "-out", "server.pem")  # fmt: skip
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=dev-1",
-            "-keyout", "client.key", "-out", "client.csr")  # fmt: skip
-    openssl("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-days", "2", "-out", "client.pem")  # fmt: skip
-    names = ("ca.pem", "other-ca.pem", "server.pem", "server.key", "client.pem", "client.key")
-    return {name: d / name for name in names}
+    for name, subject, ca, section in (
+        ("server", "/CN=127.0.0.1", "ca", "server"),
+        ("bare-server", "/CN=127.0.0.1", "bare-ca", "server"),
+        ("client", "/CN=dev-1", "ca", "client"),
+    ):
+        openssl("req", "-config", "ext.cnf", "-newkey", "rsa:2048", "-nodes", "-subj", subject,
+                "-keyout", f"{name}.key", "-out", f"{name}.csr")  # fmt: skip
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
+                "-CAcreateserial", "-days", "2", "-extfile", "ext.cnf", "-extensions", section,
+                "-out", f"{name}.pem")  # fmt: skip
+    names = ("ca", "other-ca", "bare-ca", "server", "bare-server", "client")
+    files = {f"{name}.pem": d / f"{name}.pem" for name in names}
+    files.update({f"{name}.key": d / f"{name}.key" for name in ("server", "bare-server", "client")})
+    return files
 
 
-def _tls_broker(mosquitto_only, certificates: dict[str, Path], extra: str = "") -> tuple[int, int]:
+def _tls_broker(
+    mosquitto_only, certificates: dict[str, Path], extra: str = "", server: str = "server", ca: str = "ca"
+) -> tuple[int, int]:
     tls_port = free_port()
     broker = mosquitto_only(
         f"listener {tls_port} 127.0.0.1\n"
-        f"cafile {certificates['ca.pem']}\n"
-        f"certfile {certificates['server.pem']}\n"
-        f"keyfile {certificates['server.key']}\n" + extra
+        f"cafile {certificates[ca + '.pem']}\n"
+        f"certfile {certificates[server + '.pem']}\n"
+        f"keyfile {certificates[server + '.key']}\n" + extra
     )
     return broker.port, tls_port
 
@@ -110,10 +151,46 @@ def test_tls_with_a_wrong_ca_is_refused_with_a_clear_error_and_never_downgraded(
         agent_config(tmp_path, tls_port, mqtt_extra=f'tls = true\nca_file = "{certificates["other-ca.pem"]}"')
     )
     log = agent.wait_log(f"TLS verification of the broker 127.0.0.1:{tls_port} failed: ")
-    assert "self-signed certificate in certificate chain" in log  # OpenSSL's own reason
+    # OpenSSL's own reason, in 3.x's words or 1.1.1's (Debian Bullseye, Python 3.9)
+    assert re.search(r"self[- ]signed certificate in certificate chain", log), log
     agent.wait_log("retrying")  # it keeps trying (the broker's certificate may be fixed), never in clear
     assert watcher.last(STATUS) is None
     assert "connected to the broker" not in agent.text()
+
+
+def test_a_ca_without_key_usage_is_refused_under_strict_checks_with_the_cause_and_the_fix(
+    mosquitto_only, certificates, tmp_path: Path, start_agent, watch
+) -> None:
+    """Python 3.13's default; forced here with tls_strict = true so every Python shows it."""
+    plain_port, tls_port = _tls_broker(mosquitto_only, certificates, server="bare-server", ca="bare-ca")
+    watcher = watch(plain_port, [STATUS])
+    extra = f'tls = true\nca_file = "{certificates["bare-ca.pem"]}"\ntls_strict = true'
+    agent = start_agent(agent_config(tmp_path, tls_port, mqtt_extra=extra))
+    log = agent.wait_log("retrying")
+    assert f"TLS verification of the broker 127.0.0.1:{tls_port} failed: " in log
+    assert "CA cert does not include key usage extension" in log  # OpenSSL's words
+    assert "the CA certificate has no keyUsage extension" in log  # the cause
+    assert "VERIFY_X509_STRICT, on by default from Python 3.13" in log
+    assert "re-issue the CA with keyUsage = critical, keyCertSign, cRLSign" in log  # the fix
+    assert "basicConstraints = critical, CA:TRUE" in log
+    assert "tls_strict = false" in log  # and the way out
+    assert watcher.last(STATUS) is None
+
+
+def test_tls_strict_false_accepts_a_ca_without_key_usage_and_still_verifies_it(
+    mosquitto_only, certificates, tmp_path: Path, start_agent, watch
+) -> None:
+    plain_port, tls_port = _tls_broker(mosquitto_only, certificates, server="bare-server", ca="bare-ca")
+    watcher = watch(plain_port, ["edge/+/status"])
+    lenient = f'tls = true\nca_file = "{certificates["bare-ca.pem"]}"\ntls_strict = false'
+    start_agent(agent_config(tmp_path, tls_port, device_id="dev-1", mqtt_extra=lenient))
+    watcher.wait_last(STATUS, b"online")
+    wrong = f'tls = true\nca_file = "{certificates["other-ca.pem"]}"\ntls_strict = false'
+    stranger = start_agent(agent_config(tmp_path, tls_port, device_id="dev-2", mqtt_extra=wrong))
+    log = stranger.wait_log("retrying")  # the chain is still checked ...
+    refusal = log[log.index("TLS verification of the broker") :].splitlines()[0]
+    assert "certificate" in refusal and "tls_strict" not in refusal  # ... and no strict hint misleads
+    assert watcher.last("edge/dev-2/status") is None
 
 
 def test_tls_insecure_connects_to_a_broker_it_cannot_verify_only_when_asked(

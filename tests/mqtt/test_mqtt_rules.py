@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from edge_agent.commands import Command, RejectedCommand, parse_command
 from edge_agent.ha_discovery import discovery_messages
 from edge_agent.reconnect import ReconnectBackoff
-from edge_agent.topics import Topics
+from edge_agent.topics import LEVEL_MAX_CHARS, Topics, topic_level, topic_levels
 
 PACKAGE = Path(__file__).resolve().parents[2] / "edge_agent"
 
@@ -71,6 +71,38 @@ def test_discovery_makes_one_entity_per_metric_of_one_device_with_the_status_as_
     newcomer = json.loads(messages["homeassistant/sensor/pi_kitchen/new_metric/config"])
     assert newcomer["device"] == charging["device"]
     assert newcomer["unique_id"] != charging["unique_id"]
+
+
+def test_a_zone_name_becomes_one_topic_level_that_cannot_split_or_match_a_wildcard() -> None:
+    assert topic_level("coretemp Package id 0") == "coretemp_Package_id_0"
+    assert topic_level("cpu-thermal") == "cpu-thermal"
+    for hostile in ["a/b", "+", "#", "tab\tname", "new\nline", "nul\x00", "é", "", "$SYS", "x" * 500]:
+        level = topic_level(hostile)
+        assert level and len(level) <= LEVEL_MAX_CHARS, hostile
+        assert not set(level) & set("/+#$ \t\n\x00"), hostile
+        assert level.isascii(), hostile
+
+
+def test_two_zone_names_that_sanitise_alike_get_distinct_levels() -> None:
+    assert topic_levels(["tsens tz", "tsens/tz", "tsens_tz"]) == {
+        "tsens tz": "tsens_tz",
+        "tsens/tz": "tsens_tz_2",
+        "tsens_tz": "tsens_tz_3",
+    }
+
+
+def test_a_zone_entity_is_a_temperature_named_as_the_kernel_names_it() -> None:
+    topics = Topics("edge", "pi.kitchen", "homeassistant")
+    key = "temperature/coretemp_Package_id_0"
+    messages = dict(
+        discovery_messages(
+            topics, [key], device_name="Kitchen", version="1", labels={key: "coretemp Package id 0"}
+        )
+    )
+    config = json.loads(messages["homeassistant/sensor/pi_kitchen/temperature_coretemp_Package_id_0/config"])
+    assert config["name"] == "Temperature coretemp Package id 0"
+    assert config["state_topic"] == "edge/pi.kitchen/metrics/temperature/coretemp_Package_id_0"
+    assert config["device_class"] == "temperature" and config["state_class"] == "measurement"
 
 
 def _importers_of(library: str) -> set[str]:
