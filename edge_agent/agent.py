@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import random as _random
+from collections.abc import Sequence
 from typing import Any, Callable, Optional, Protocol
 
 from edge_agent import __version__
@@ -299,7 +300,7 @@ class Agent:
             if self.store.health is None:
                 self._store_degraded.clear()
 
-    async def _until_stop_or_crash(self, stop: asyncio.Event, tasks: list[asyncio.Future[None]]) -> None:
+    async def _until_stop_or_crash(self, stop: asyncio.Event, tasks: Sequence[asyncio.Future[None]]) -> None:
         """Wait for ``stop``; a task that fails before it is an error of the whole agent."""
         stopping = asyncio.ensure_future(stop.wait())
         pending: set[asyncio.Future[Any]] = {stopping, *tasks}
@@ -307,12 +308,13 @@ class Agent:
             while not stopping.done():
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
-                    if task is not stopping and not task.cancelled() and task.exception() is not None:
-                        raise task.exception()  # type: ignore[misc]
+                    error = None if task is stopping or task.cancelled() else task.exception()
+                    if error is not None:
+                        raise error
         finally:
             stopping.cancel()
 
-    async def _stop(self, services: list[Service], tasks: list[asyncio.Future[None]]) -> None:
+    async def _stop(self, services: list[Service], tasks: Sequence[asyncio.Future[None]]) -> None:
         _, late = await asyncio.wait(tasks, timeout=SERVICE_STOP_TIMEOUT)
         for task in late:
             task.cancel()

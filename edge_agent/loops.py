@@ -45,7 +45,7 @@ class FailureStreak:
         """Count one failure and return how long to pause; logs once per streak and kind."""
         self.failures += 1
         kind = f"{type(exc).__name__}: {exc}"[:200]
-        delay = min(self.cap, self.initial * 2 ** min(self.failures - 1, 30))
+        delay = min(self.cap, self.initial * 2.0 ** min(self.failures - 1, 30))
         if kind != self._kind:
             self._kind = kind
             log.error(

@@ -24,7 +24,7 @@ not a plausible millidegree reading.
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import ClassVar, Optional
 
 from edge_agent.collectors.base import CollectorContext, Reading
 from edge_agent.collectors.host import HostPaths
@@ -117,7 +117,7 @@ def unique_names(readings: list[tuple[str, float]]) -> dict[str, float]:
 class ThermalCollector:
     """Every thermal zone and hwmon temperature of the host."""
 
-    keys = ("temperatures",)
+    keys: ClassVar[tuple[str, ...]] = ("temperatures",)
 
     def __init__(self, context: CollectorContext) -> None:
         self._host = context.host

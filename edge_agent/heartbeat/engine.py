@@ -125,7 +125,7 @@ def beat_budget(config: HeartbeatBase) -> float:
 
 def backoff_delay(config: HeartbeatBase, failures: int, rng: random.Random) -> float:
     """Exponential backoff with jitter: between half and all of initial * 2^(failures-1), capped."""
-    ceiling = min(config.backoff_max, config.backoff_initial * 2 ** min(max(failures - 1, 0), 40))
+    ceiling = min(config.backoff_max, config.backoff_initial * 2.0 ** min(max(failures - 1, 0), 40))
     return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 
