@@ -107,8 +107,6 @@ class MqttMirror:
         self._liveness = liveness
         self._on_loop_error = on_loop_error
         self._live_backlog: deque[tuple[str, bytes]] = deque(maxlen=LIVE_BACKLOG_MAX)
-        self.live_sent = 0
-        """Events sent live because the store could not keep them."""
         self._random = random
         self._retained: dict[str, bytes] = {}
         self._snapshot: Optional[dict[str, Any]] = None
@@ -174,7 +172,6 @@ class MqttMirror:
                 log.debug("live message not sent now (%s); kept for the next connect", exc)
                 return
             self._live_backlog.popleft()
-            self.live_sent += 1
 
     def set_retained(self, topic: str, payload: bytes) -> None:
         """Keep ``payload`` as the latest retained value of ``topic``, re-sent on every reconnect."""

@@ -106,9 +106,6 @@ TERMUX: Mapping[str, Argv] = MappingProxyType(
     }
 )
 
-PROFILE_NAMES = ("raspberrypi", "termux", "none")
-
-
 def is_termux(env: Mapping[str, str]) -> bool:
     return bool(env.get("TERMUX_VERSION")) or "com.termux" in env.get("PREFIX", "")
 
