@@ -106,6 +106,7 @@ TERMUX: Mapping[str, Argv] = MappingProxyType(
     }
 )
 
+
 def is_termux(env: Mapping[str, str]) -> bool:
     return bool(env.get("TERMUX_VERSION")) or "com.termux" in env.get("PREFIX", "")
 
