@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import random as _random
+from collections.abc import Sequence
 from typing import Any, Callable, Optional, Protocol
 
 from edge_agent import __version__
@@ -32,7 +33,7 @@ from edge_agent.broker import EmbeddedBroker
 from edge_agent.commands import Command
 from edge_agent.config import Config
 from edge_agent.errors import EdgeAgentError, StoreError
-from edge_agent.loops import FailureStreak, Liveness, report
+from edge_agent.loops import FailureStreak, Liveness, report, stopped_within
 from edge_agent.mirror import CommandHandler, MqttMirror
 from edge_agent.model import Clock, Event, Snapshot, SystemClock, format_utc
 from edge_agent.sdnotify import SystemdNotifier
@@ -294,12 +295,12 @@ class Agent:
                 self.liveness.beat("store-probe", STORE_PROBE_EVERY * 2)
                 with contextlib.suppress(StoreError):  # still failing: the store counted it
                     self.store.set_state(STATUS_NAMESPACE, "store_probe", format_utc(self.clock.now()))
-                await _sleep_unless(stop, STORE_PROBE_EVERY)
+                await stopped_within(stop, STORE_PROBE_EVERY)
             self.liveness.retire("store-probe")
             if self.store.health is None:
                 self._store_degraded.clear()
 
-    async def _until_stop_or_crash(self, stop: asyncio.Event, tasks: list[asyncio.Future[None]]) -> None:
+    async def _until_stop_or_crash(self, stop: asyncio.Event, tasks: Sequence[asyncio.Future[None]]) -> None:
         """Wait for ``stop``; a task that fails before it is an error of the whole agent."""
         stopping = asyncio.ensure_future(stop.wait())
         pending: set[asyncio.Future[Any]] = {stopping, *tasks}
@@ -307,12 +308,13 @@ class Agent:
             while not stopping.done():
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
-                    if task is not stopping and not task.cancelled() and task.exception() is not None:
-                        raise task.exception()  # type: ignore[misc]
+                    error = None if task is stopping or task.cancelled() else task.exception()
+                    if error is not None:
+                        raise error
         finally:
             stopping.cancel()
 
-    async def _stop(self, services: list[Service], tasks: list[asyncio.Future[None]]) -> None:
+    async def _stop(self, services: list[Service], tasks: Sequence[asyncio.Future[None]]) -> None:
         _, late = await asyncio.wait(tasks, timeout=SERVICE_STOP_TIMEOUT)
         for task in late:
             task.cancel()
@@ -352,7 +354,7 @@ class Agent:
             if due < now:  # a slow cycle: skip the missed ticks rather than burst
                 due = now
             self.liveness.beat(SNAPSHOT_LOOP, due - now + budget)
-            await _sleep_unless(stop, due - now)
+            await stopped_within(stop, due - now)
 
     def _snapshot_budget(self) -> float:
         """How long one collection may take before the loop counts as hung (probes, helpers time out)."""
@@ -377,7 +379,7 @@ class Agent:
             starved = set(overdue)
             if not overdue:
                 self.notifier.watchdog()
-            await _sleep_unless(stop, interval)
+            await stopped_within(stop, interval)
 
 
 async def _wait_either(stop: asyncio.Event, other: asyncio.Event) -> None:
@@ -387,10 +389,3 @@ async def _wait_either(stop: asyncio.Event, other: asyncio.Event) -> None:
     finally:
         for waiter in waiters:
             waiter.cancel()
-
-
-async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), max(0.0, seconds))
-    except asyncio.TimeoutError:
-        return

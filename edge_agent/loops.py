@@ -1,5 +1,12 @@
 """What keeps the agent's long-running loops alive, and what tells systemd whether they are.
 
+The one home of the waiting every loop does (the agent's, the mirror's, ``watch``'s and the
+demo's):
+
+* :func:`stopped_within` / :func:`pause`: sleep, but wake at once when ``stop`` is set.
+* :func:`capped_exponential` and :class:`ReconnectBackoff`: how long to wait after failures.
+* :func:`keep_connected`: connect, serve until the connection is lost, wait, connect again.
+
 Two small parts every loop uses:
 
 * :class:`FailureStreak`: one loop's run of consecutive failures. Each failure gives a
@@ -19,7 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random as _random
 import time
+from collections.abc import Awaitable
 from typing import Any, Callable, Optional
 
 log = logging.getLogger(__name__)
@@ -45,7 +54,7 @@ class FailureStreak:
         """Count one failure and return how long to pause; logs once per streak and kind."""
         self.failures += 1
         kind = f"{type(exc).__name__}: {exc}"[:200]
-        delay = min(self.cap, self.initial * 2 ** min(self.failures - 1, 30))
+        delay = capped_exponential(self.initial, self.cap, self.failures)
         if kind != self._kind:
             self._kind = kind
             log.error(
@@ -169,9 +178,96 @@ def report(
         log.debug("could not report the failure of loop %s", name, exc_info=True)
 
 
-async def pause(stop: asyncio.Event, seconds: float) -> None:
-    """Sleep ``seconds``, or less if ``stop`` is set meanwhile."""
+async def stopped_within(stop: asyncio.Event, seconds: Optional[float]) -> bool:
+    """Wait ``seconds`` (``None``: for as long as it takes) or until ``stop`` is set; whether it is."""
+    if stop.is_set():
+        return True
     try:
-        await asyncio.wait_for(stop.wait(), max(0.0, seconds))
+        await asyncio.wait_for(stop.wait(), None if seconds is None else max(0.0, seconds))
     except asyncio.TimeoutError:
-        return
+        return False
+    return True
+
+
+async def pause(stop: asyncio.Event, seconds: Optional[float]) -> None:
+    """Sleep ``seconds``, or less if ``stop`` is set meanwhile."""
+    await stopped_within(stop, seconds)
+
+
+def capped_exponential(initial: float, cap: float, failures: int) -> float:
+    """``initial * 2^(failures-1)``, at most ``cap``: the pause after the n-th failure in a row."""
+    return min(cap, initial * 2.0 ** min(max(failures - 1, 0), 40))
+
+
+class ReconnectBackoff:
+    """Delays between ``minimum`` and ``maximum`` seconds that grow while attempts keep failing.
+
+    Capped exponential backoff with "decorrelated jitter" (each delay is drawn between the
+    minimum and three times the previous one, then capped): when a broker restarts, a fleet
+    that lost it at the same instant does not come back at the same instant, and a device
+    never waits longer than ``maximum``. Randomness is passed in, so tests can pin it.
+    """
+
+    def __init__(self, minimum: float, maximum: float, random: Callable[[], float] = _random.random) -> None:
+        if not 0 < minimum <= maximum:
+            raise ValueError("need 0 < minimum <= maximum")
+        self.minimum = minimum
+        self.maximum = maximum
+        self._random = random
+        self._previous = minimum
+
+    def next_delay(self) -> float:
+        """The wait before the next attempt; each call is one more failure."""
+        upper = min(self.maximum, self._previous * 3)
+        delay = self.minimum + self._random() * (upper - self.minimum)
+        self._previous = min(self.maximum, max(self.minimum, delay))
+        return self._previous
+
+    def reset(self) -> None:
+        """A connection succeeded: the next outage starts again from short waits."""
+        self._previous = self.minimum
+
+
+async def keep_connected(
+    stop: asyncio.Event,
+    connect: Callable[[], Awaitable[None]],
+    serve: Callable[[], Awaitable[str]],
+    backoff: ReconnectBackoff,
+    *,
+    failures: tuple[type[Exception], ...],
+    where: str,
+    logger: logging.Logger,
+    monotonic: Callable[[], float] = time.monotonic,
+    held: float = 0.0,
+    connected: bool = False,
+) -> None:
+    """Connect, ``serve`` until the connection is lost, wait (backoff), connect again: until ``stop``.
+
+    ``serve`` returns why the connection ended. A ``connect`` that raises one of ``failures``
+    is logged and retried after the next backoff delay; anything else is a bug and propagates.
+    A connection that lasted at least ``held`` seconds resets the backoff, so the next outage
+    starts with short waits. ``connected``: the caller connected already (the first connect's
+    failure is its own to report), so the loop starts by serving. Messages go to ``logger``,
+    the caller's, so the log names the part that lost its broker.
+    """
+    while not stop.is_set():
+        if connected:
+            connected = False
+        else:
+            try:
+                await connect()
+            except failures as exc:
+                delay = backoff.next_delay()
+                logger.warning("%s; retrying in %.1f s", exc, delay)
+                await pause(stop, delay)
+                continue
+            logger.info("connected to the broker %s", where)
+        since = monotonic()
+        reason = await serve()
+        if stop.is_set():
+            break
+        if monotonic() - since >= held:
+            backoff.reset()  # a connection that held: the next outage starts with short waits
+        delay = backoff.next_delay()
+        logger.warning("lost the broker %s (%s); reconnecting in %.1f s", where, reason, delay)
+        await pause(stop, delay)

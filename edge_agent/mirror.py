@@ -29,12 +29,19 @@ from edge_agent.commands import Command, RejectedCommand, parse_command
 from edge_agent.config import DeviceConfig, MqttConfig
 from edge_agent.errors import EdgeAgentError, MqttConnectError, MqttError, MqttPublishError, StoreError
 from edge_agent.ha_discovery import discovery_messages
-from edge_agent.loops import IDLE_BEAT, ErrorReport, FailureStreak, Liveness, report
+from edge_agent.loops import (
+    IDLE_BEAT,
+    ErrorReport,
+    FailureStreak,
+    Liveness,
+    ReconnectBackoff,
+    keep_connected,
+    report,
+)
 from edge_agent.model import Clock, Event, Snapshot, format_utc
 from edge_agent.mqtt_bridge import MqttBridge
 from edge_agent.mqtt_options import IncomingMessage, TlsSettings, WillMessage
 from edge_agent.outbox_drain import OutboxDrain
-from edge_agent.reconnect import ReconnectBackoff
 from edge_agent.store import Store
 from edge_agent.topics import Topics, topic_levels
 
@@ -112,8 +119,6 @@ class MqttMirror:
         self._liveness = liveness
         self._on_loop_error = on_loop_error
         self._live_backlog: deque[tuple[str, bytes]] = deque(maxlen=LIVE_BACKLOG_MAX)
-        self.live_sent = 0
-        """Events sent live because the store could not keep them."""
         self._random = random
         self._retained: dict[str, bytes] = {}
         self._snapshot: Optional[dict[str, Any]] = None
@@ -181,7 +186,6 @@ class MqttMirror:
                 log.debug("live message not sent now (%s); kept for the next connect", exc)
                 return
             self._live_backlog.popleft()
-            self.live_sent += 1
 
     def set_retained(self, topic: str, payload: bytes) -> None:
         """Keep ``payload`` as the latest retained value of ``topic``, re-sent on every reconnect."""
@@ -263,25 +267,17 @@ class MqttMirror:
         backoff = ReconnectBackoff(self.config.reconnect_min, self.config.reconnect_max, self._random)
         intake = asyncio.ensure_future(self._take_messages())
         try:
-            while not stop.is_set():
-                try:
-                    await self.bridge.connect()
-                except MqttConnectError as exc:
-                    delay = backoff.next_delay()
-                    log.warning("%s; retrying in %.1f s", exc, delay)
-                else:
-                    log.info("connected to the broker %s", self.bridge.where)
-                    since = self.clock.monotonic()
-                    reason = await self._serve(stop)
-                    if stop.is_set():
-                        break
-                    if self.clock.monotonic() - since >= self.config.reconnect_max:
-                        backoff.reset()  # a connection that held: the next outage starts with short waits
-                    delay = backoff.next_delay()
-                    log.warning(
-                        "lost the broker %s (%s); reconnecting in %.1f s", self.bridge.where, reason, delay
-                    )
-                await _wait(stop, delay)
+            await keep_connected(
+                stop,
+                self.bridge.connect,
+                lambda: self._serve(stop),
+                backoff,
+                failures=(MqttConnectError,),
+                where=self.bridge.where,
+                logger=log,
+                monotonic=self.clock.monotonic,
+                held=self.config.reconnect_max,
+            )
         finally:
             intake.cancel()
 
@@ -502,11 +498,3 @@ class MqttMirror:
             log.error("the command handler failed: %s", error)
         elif error is not None:
             log.error("the command handler crashed", exc_info=error)
-
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    """Sleep ``seconds``, or less if ``stop`` is set meanwhile."""
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except asyncio.TimeoutError:
-        return

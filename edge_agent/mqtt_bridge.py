@@ -245,7 +245,7 @@ class MqttBridge:
         wanted = (message_expiry, correlation_data, response_topic)
         if self.protocol != "5" or all(value is None for value in wanted):
             return None
-        properties = Properties(PacketTypes.PUBLISH)
+        properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]  # paho leaves it unannotated
         if message_expiry is not None:
             properties.MessageExpiryInterval = message_expiry
         if correlation_data is not None:
@@ -265,7 +265,7 @@ class MqttBridge:
     def _abort(self) -> None:
         """Drop the connection without ceremony: paho sees end-of-file on its next read."""
         sock = self._client.socket()
-        if sock is not None:
+        if isinstance(sock, socket.socket):  # TCP or TLS (SSLSocket): the transports we configure
             try:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError as exc:

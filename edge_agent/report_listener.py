@@ -220,7 +220,7 @@ class ReportListener:
         self._on_report = on_report
         self._clock = clock
         self._deduper = ReportDeduper(dedupe_window, cdr_memory)
-        self._server: Optional[asyncio.AbstractServer] = None
+        self._server: Optional[asyncio.Server] = None
         self._connections: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
         self._per_source: dict[Optional[IPAddress], int] = {}
         self._open = {True: 0, False: 0}  # connections open, from the PBX's addresses and from others

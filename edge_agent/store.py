@@ -555,17 +555,6 @@ class Store:
         rows = self._query("SELECT key, value FROM vendor_state WHERE namespace = ?", (namespace,))
         return {key: json.loads(value) for key, value in rows}
 
-    def next_counter(self, name: str, start: int = 1) -> int:
-        """A durable, strictly increasing counter (AI-box eventIds survive restarts)."""
-        with self._transaction() as db:
-            db.execute(
-                "INSERT INTO counters (name, value) VALUES (?, ?) "
-                "ON CONFLICT(name) DO UPDATE SET value = value + 1",
-                (name, start),
-            )
-            (value,) = db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
-        return int(value)
-
     # -- durable queues -------------------------------------------------------------------
 
     def queue_push(self, queue: str, item: Any, dedupe_key: Optional[str] = None) -> Optional[int]:

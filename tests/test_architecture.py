@@ -8,6 +8,7 @@ copied into its test partner. These tests read the imports of every module.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,101 @@ def test_nothing_starts_a_shell() -> None:
         text = path.read_text()
         for forbidden in ("shell=True", "os.system(", "os.popen(", "create_subprocess_shell"):
             assert forbidden not in text, f"{path.relative_to(PACKAGE)} uses {forbidden}"
+
+
+# -- docs/architecture.md is the house drawn in words: these tests keep it true ----------------
+
+ARCHITECTURE = PACKAGE.parent / "docs" / "architecture.md"
+ROW = re.compile(r"^\|\s*(\d+)\.[^|]*\|([^|]*)\|", re.MULTILINE)
+HOME_ROW = re.compile(r"^\|\s*`(\w+)`\s*\|([^|]*)\|", re.MULTILINE)
+
+
+def top_level_parts() -> set[str]:
+    """Every top-level module (``agent``, ``__main__``) and package (``actions``) of edge_agent."""
+    parts = {path.stem for path in PACKAGE.glob("*.py")}
+    parts |= {path.parent.name for path in PACKAGE.glob("*/__init__.py")}
+    return parts
+
+
+def part_of(path: Path) -> str:
+    first = path.relative_to(PACKAGE).parts[0]
+    return first[: -len(".py")] if first.endswith(".py") else first
+
+
+def documented_layers() -> dict[str, int]:
+    """The layer table of docs/architecture.md: part -> layer number."""
+    layers: dict[str, int] = {}
+    for number, cell in ROW.findall(ARCHITECTURE.read_text()):
+        for name in re.findall(r"`([\w.]+)`", cell):
+            assert name not in layers, f"docs/architecture.md names {name} in two layers"
+            layers[name] = int(number)
+    return layers
+
+
+def part_imports(path: Path) -> set[str]:
+    """The top-level parts of edge_agent that ``path`` imports (``from edge_agent import x`` too)."""
+    parts = top_level_parts()
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+            if node.module == "edge_agent":
+                names = [f"edge_agent.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for name in names:
+            if name == "edge_agent" or name.startswith("edge_agent."):
+                first = name.split(".")[1] if "." in name else "__init__"
+                found.add(first if first in parts else "__init__")  # an attribute of the package
+    return found
+
+
+def test_every_part_of_the_package_is_named_in_the_architecture_page() -> None:
+    layers = documented_layers()
+    assert set(layers) == top_level_parts(), (
+        f"not in docs/architecture.md: {sorted(top_level_parts() - set(layers))}; "
+        f"named there but gone: {sorted(set(layers) - top_level_parts())}"
+    )
+
+
+def test_every_import_points_to_the_same_layer_or_a_lower_one() -> None:
+    layers = documented_layers()
+    upward = [
+        f"{path.relative_to(PACKAGE)} ({part_of(path)}, layer {layers[part_of(path)]}) imports "
+        f"{target} (layer {layers[target]})"
+        for path in modules()
+        for target in part_imports(path)
+        if target != part_of(path) and layers[target] > layers[part_of(path)]
+    ]
+    assert not upward, "imports against docs/architecture.md:\n" + "\n".join(upward)
+
+
+def test_the_top_level_parts_import_each_other_in_no_cycle() -> None:
+    graph: dict[str, set[str]] = {part: set() for part in top_level_parts()}
+    for path in modules():
+        graph[part_of(path)] |= part_imports(path) - {part_of(path), "__init__"}
+    done: set[str] = set()
+
+    def visit(part: str, trail: list[str]) -> None:
+        if part in trail:
+            raise AssertionError("import cycle: " + " -> ".join([*trail[trail.index(part) :], part]))
+        if part in done:
+            return
+        for target in sorted(graph[part]):
+            visit(target, [*trail, part])
+        done.add(part)
+
+    for part in sorted(graph):
+        visit(part, [])
+
+
+def test_the_documented_homes_of_foreign_libraries_are_the_enforced_ones() -> None:
+    text = ARCHITECTURE.read_text()
+    section = text[text.index("## One home per foreign library") :]
+    section = section[: section.index("\n## ", 1)]
+    documented = {
+        library: set(re.findall(r"`([\w/.]+\.py)`", homes)) for library, homes in HOME_ROW.findall(section)
+    }
+    assert documented == ONE_HOME

@@ -121,10 +121,6 @@ def test_vendor_state_round_trips_json_values(tmp_path: Path) -> None:
     assert Store(tmp_path / "s.db").state_items("hub") == {"id": "d1", "config_version": 3}
 
 
-def test_counters_keep_increasing_across_restarts(tmp_path: Path) -> None:
-    assert [Store(tmp_path / "s.db").next_counter("aibox.eventId") for _ in range(3)] == [1, 2, 3]
-
-
 def test_a_queue_refuses_work_it_has_seen_even_after_it_left(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
     first = store.queue_push("actions", {"type": "REBOOT"}, dedupe_key="a1")

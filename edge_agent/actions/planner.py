@@ -128,7 +128,7 @@ class Planner:
             raise ActionRejected(
                 "includeTechnicalRoomNumber is asked, but [actions] technical_room_number is not set"
             )
-        wanted = {
+        wanted: dict[str, Any] = {
             "include_token": want_token,
             "include_device_id": bool(fields.get("includeDeviceId")),
             "include_room": want_room,

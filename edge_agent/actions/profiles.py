@@ -120,8 +120,6 @@ TERMUX: Mapping[str, Argv] = MappingProxyType(
     }
 )
 
-PROFILE_NAMES = ("raspberrypi", "termux", "none")
-
 DISPLAY_TYPES = ("MESSAGE", "START_APP", "VIDEO")
 DESKTOP_PLACEHOLDERS = ("desktop_user", "session_env", "session_setenv")
 

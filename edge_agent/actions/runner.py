@@ -25,6 +25,7 @@ heartbeat engine records them and calls :meth:`ActionRunner.notify`); operators'
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 from collections.abc import Awaitable, Mapping
@@ -363,7 +364,7 @@ class ActionRunner:
             if entry.action_id not in self._inflight:
                 task = asyncio.ensure_future(self._run_entry(entry))
                 self._inflight[entry.action_id] = task
-                task.add_done_callback(lambda done, action_id=entry.action_id: self._ended(action_id, done))
+                task.add_done_callback(functools.partial(self._ended, entry.action_id))
 
     def _ended(self, action_id: str, task: asyncio.Future[None]) -> None:
         self._inflight.pop(action_id, None)
@@ -505,8 +506,9 @@ class ActionRunner:
         if duration_s >= REPEAT_INTERVAL_S:
             until = self._clock.monotonic() + duration_s
             task = asyncio.ensure_future(self._repeat(action, plan.argv, timeout, until))
-            self._repeats[action.id] = task
-            task.add_done_callback(lambda _done, action_id=action.id: self._repeats.pop(action_id, None))
+            action_id = action.id
+            self._repeats[action_id] = task
+            task.add_done_callback(lambda _done: self._repeats.pop(action_id, None))
 
     async def _repeat(self, action: Action, argv: list[str], timeout: float, until: float) -> None:
         repeats = 0

@@ -37,8 +37,8 @@ from edge_agent.cli.broker_options import BrokerOptions, add_broker_arguments, b
 from edge_agent.errors import MqttError
 from edge_agent.fleet import FleetView
 from edge_agent.fleet_table import ChangeLog, JsonLines, MessageRate, TerminalTable, table_lines
+from edge_agent.loops import ReconnectBackoff, keep_connected, stopped_within
 from edge_agent.model import SystemClock
-from edge_agent.reconnect import ReconnectBackoff
 
 if TYPE_CHECKING:
     from edge_agent.mqtt_bridge import MqttBridge
@@ -164,7 +164,7 @@ async def _live(
     try:
         while True:
             renderer.draw(view, rate.update(view.messages, clock.monotonic()), clock.now())
-            if await _stopped_within(stop, max(0.1, args.refresh)):
+            if await stopped_within(stop, max(0.1, args.refresh)):
                 return
     finally:
         keeper.cancel()
@@ -186,32 +186,21 @@ def _terminal_size() -> tuple[int, int]:
 
 async def _stay_connected(bridge: MqttBridge, topics: list[tuple[str, int]], stop: asyncio.Event) -> None:
     """After a lost connection, connect and subscribe again (with backoff) until stopped."""
-    backoff = ReconnectBackoff(RECONNECT_MIN, RECONNECT_MAX)
-    while not stop.is_set():
-        reason = await bridge.wait_disconnected()
-        if stop.is_set():
-            return
-        log.warning("lost the broker %s (%s); reconnecting", bridge.where, reason)
-        while True:
-            if await _stopped_within(stop, backoff.next_delay()):
-                return
-            try:
-                await bridge.connect()
-                await bridge.subscribe(topics)
-            except MqttError as exc:
-                log.warning("%s", exc)
-                continue
-            backoff.reset()
-            break
 
+    async def reconnect() -> None:
+        await bridge.connect()
+        await bridge.subscribe(topics)
 
-async def _stopped_within(stop: asyncio.Event, seconds: float) -> bool:
-    """Wait ``seconds`` or until ``stop`` is set; whether it is."""
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except asyncio.TimeoutError:
-        return False
-    return True
+    await keep_connected(
+        stop,
+        reconnect,
+        bridge.wait_disconnected,
+        ReconnectBackoff(RECONNECT_MIN, RECONNECT_MAX),
+        failures=(MqttError,),
+        where=bridge.where,
+        logger=log,
+        connected=True,  # main() connected and subscribed; its failure there ends the watch
+    )
 
 
 def _stop_on_signals() -> asyncio.Event:

@@ -26,7 +26,7 @@ import logging
 import os
 import re
 from collections.abc import Iterable, Sequence
-from typing import Optional
+from typing import ClassVar, Optional
 
 from edge_agent.collectors.base import CollectorContext, Reading
 from edge_agent.collectors.commands import CommandRunner
@@ -199,7 +199,7 @@ def _dumpsys_versions(
 class AppsCollector:
     """Installed/not and the version of every configured app."""
 
-    keys = ("apps",)
+    keys: ClassVar[tuple[str, ...]] = ("apps",)
 
     def __init__(self, context: CollectorContext) -> None:
         self._packages = context.apps

@@ -14,7 +14,7 @@ it hangs for good when the Termux:API app is missing).
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 from edge_agent.collectors.base import CollectorContext, Reading
 from edge_agent.collectors.host import HostPaths
@@ -88,7 +88,7 @@ def _read_optional(host: HostPaths, device_path: str) -> Optional[str]:
 class BatteryCollector:
     """The host battery's level and whether it is charging."""
 
-    keys = KEYS
+    keys: ClassVar[tuple[str, ...]] = KEYS
 
     def __init__(self, context: CollectorContext) -> None:
         self._host = context.host

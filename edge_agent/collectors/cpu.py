@@ -21,7 +21,7 @@ with that reason; the load averages are read independently.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import ClassVar, Optional
 
 from edge_agent.collectors.base import CollectorContext, Reading
 from edge_agent.collectors.host import HostPaths
@@ -95,7 +95,7 @@ def read_load_averages(host: HostPaths) -> dict[str, float]:
 class CpuCollector:
     """CPU usage since the previous cycle, and the load averages."""
 
-    keys = ("cpu_percent", "load_1m", "load_5m", "load_15m")
+    keys: ClassVar[tuple[str, ...]] = ("cpu_percent", "load_1m", "load_5m", "load_15m")
 
     def __init__(self, context: CollectorContext) -> None:
         self._host = context.host

@@ -18,7 +18,7 @@ unavailable and says so.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import ClassVar, Optional
 
 from edge_agent.collectors.base import CollectorContext, Reading
 from edge_agent.collectors.host import HostPaths
@@ -62,7 +62,7 @@ def _optional(host: HostPaths, device_path: str) -> Optional[str]:
 class DisplayCollector:
     """Awake or standby, from the display's DPMS state."""
 
-    keys = ("awake",)
+    keys: ClassVar[tuple[str, ...]] = ("awake",)
 
     def __init__(self, context: CollectorContext) -> None:
         self._host = context.host

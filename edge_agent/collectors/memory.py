@@ -8,6 +8,7 @@ handed to programs without swapping. Older kernels lack it; there the classic
 from __future__ import annotations
 
 import re
+from typing import ClassVar
 
 from edge_agent.collectors.base import CollectorContext, Reading
 from edge_agent.errors import SensorUnavailable
@@ -47,7 +48,7 @@ def memory_figures(fields: dict[str, int]) -> dict[str, object]:
 class MemoryCollector:
     """Total and available memory, and the free share in percent."""
 
-    keys = KEYS
+    keys: ClassVar[tuple[str, ...]] = KEYS
 
     def __init__(self, context: CollectorContext) -> None:
         self._host = context.host

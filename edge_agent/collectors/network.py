@@ -23,7 +23,7 @@ import ipaddress
 import re
 import socket
 from dataclasses import dataclass
-from typing import Optional
+from typing import ClassVar, Optional
 
 from edge_agent.collectors.base import CollectorContext, Reading
 from edge_agent.collectors.host import HostPaths
@@ -178,7 +178,7 @@ def psutil_primary() -> dict[str, str]:
 class NetworkCollector:
     """The primary IP and MAC address of the host."""
 
-    keys = ("ip", "mac")
+    keys: ClassVar[tuple[str, ...]] = ("ip", "mac")
 
     def __init__(self, context: CollectorContext) -> None:
         self._host = context.host

@@ -22,7 +22,7 @@ import socket
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional
+from typing import ClassVar, Optional
 
 from edge_agent.collectors.base import CollectorContext, Reading
 from edge_agent.model import Clock
@@ -111,7 +111,7 @@ def summarise(outcomes: Sequence[ProbeOutcome], reading: Reading) -> None:
 class RttCollector:
     """TCP-connect round trip and loss to ``[metrics] rtt_targets``."""
 
-    keys = KEYS
+    keys: ClassVar[tuple[str, ...]] = KEYS
 
     def __init__(self, context: CollectorContext) -> None:
         self._targets = tuple(context.config.rtt_targets)

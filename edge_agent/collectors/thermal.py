@@ -35,7 +35,7 @@ not a plausible millidegree reading.
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import ClassVar, Optional
 
 from edge_agent.collectors.base import CollectorContext, Reading
 from edge_agent.collectors.host import HostPaths
@@ -147,7 +147,7 @@ def _no_cpu_sensor(temperatures: dict[str, float]) -> str:
 class ThermalCollector:
     """Every thermal zone and hwmon temperature of the host, and the CPU's among them."""
 
-    keys = ("temperatures", "cpu_temperature")
+    keys: ClassVar[tuple[str, ...]] = ("temperatures", "cpu_temperature")
 
     def __init__(self, context: CollectorContext) -> None:
         self._host = context.host

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from edge_agent.collectors.base import CollectorContext, Reading
 from edge_agent.collectors.host import HostPaths
 from edge_agent.errors import SensorUnavailable
@@ -21,7 +23,7 @@ def read_uptime(host: HostPaths) -> float:
 class UptimeCollector:
     """How long the host has been up."""
 
-    keys = ("uptime_s",)
+    keys: ClassVar[tuple[str, ...]] = ("uptime_s",)
 
     def __init__(self, context: CollectorContext) -> None:
         self._host = context.host

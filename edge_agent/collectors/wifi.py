@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from edge_agent.collectors.base import CollectorContext, Reading
 from edge_agent.collectors.commands import CommandRunner
@@ -108,7 +108,7 @@ def parse_termux_wifi(text: str) -> dict[str, Any]:
 class WifiCollector:
     """Signal strength and link speed of the Wi-Fi interface."""
 
-    keys = KEYS
+    keys: ClassVar[tuple[str, ...]] = KEYS
 
     def __init__(self, context: CollectorContext) -> None:
         self._host = context.host

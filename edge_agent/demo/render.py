@@ -179,7 +179,7 @@ def _load(state: dict[str, Any]) -> str:
     loads = [state.get(key) for key in ("load_1m", "load_5m", "load_15m")]
     if any(value is None for value in loads):
         return ""
-    return "load " + " ".join(f"{float(value):.2f}" for value in loads)
+    return "load " + " ".join(f"{float(value):.2f}" for value in loads if value is not None)
 
 
 def _memory(state: dict[str, Any]) -> str:

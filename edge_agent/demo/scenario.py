@@ -13,6 +13,7 @@ import asyncio
 from typing import Any, Callable, Optional, TypeVar
 
 from edge_agent.demo.world import XYTE_SERIAL, DemoWorld
+from edge_agent.loops import stopped_within
 
 T = TypeVar("T")
 
@@ -44,7 +45,7 @@ class DemoScenario:
             return
         iptv.queue_action(token, {"type": "MESSAGE", "message": DEMO_MESSAGE, "notify": 0})
         self.note(f"Telecom X: queued MESSAGE {DEMO_MESSAGE!r} for the next heartbeat reply")
-        if await _stopped_within(stop, self.pause_s):
+        if await stopped_within(stop, self.pause_s):
             return
         iptv.queue_action(token, {"type": "START_APP", "app": DEMO_APP})
         self.note(f"Telecom X: queued START_APP {DEMO_APP}")
@@ -70,13 +71,5 @@ class DemoScenario:
             result = check()
             if result:
                 return result
-            await _stopped_within(stop, self.poll_s)
+            await stopped_within(stop, self.poll_s)
         return None
-
-
-async def _stopped_within(stop: asyncio.Event, seconds: float) -> bool:
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except asyncio.TimeoutError:
-        return False
-    return True

@@ -16,10 +16,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-from typing import Callable, Optional, TextIO
+from typing import Callable, TextIO
 
 from edge_agent.demo.picture import DemoPicture
 from edge_agent.errors import MqttConnectError, MqttError
+from edge_agent.loops import pause
 from edge_agent.mqtt_bridge import MqttBridge
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ async def _connect(bridge: MqttBridge, *, stop: asyncio.Event, agent_done: async
             await bridge.connect()
         except MqttConnectError as exc:
             log.debug("the view waits for the broker: %s", exc)
-            await _wait(agent_done, CONNECT_RETRY_S)
+            await pause(agent_done, CONNECT_RETRY_S)
         else:
             return True
     return False
@@ -141,7 +142,7 @@ async def keep_drawing(
     """Draw ``render(elapsed)`` every ``terminal.interval`` seconds until ``until`` is set."""
     terminal.open()
     while True:
-        await _wait(until, terminal.interval)
+        await pause(until, terminal.interval)
         if until.is_set():
             return
         terminal.draw(render(elapsed()), elapsed())
@@ -150,10 +151,3 @@ async def keep_drawing(
 def _terminal_size() -> tuple[int, int]:
     size = shutil.get_terminal_size()
     return size.columns, size.lines
-
-
-async def _wait(event: asyncio.Event, seconds: Optional[float]) -> None:
-    try:
-        await asyncio.wait_for(event.wait(), seconds)
-    except asyncio.TimeoutError:
-        return

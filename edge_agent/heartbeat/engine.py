@@ -45,7 +45,7 @@ from edge_agent.errors import (
 )
 from edge_agent.heartbeat.context import StoreContext
 from edge_agent.heartbeat.transport import HttpTransport
-from edge_agent.loops import FailureStreak, Liveness
+from edge_agent.loops import FailureStreak, Liveness, capped_exponential
 from edge_agent.model import Clock, Event, Snapshot, format_utc
 from edge_agent.store import Store
 from edge_agent.vendors import adapter_class
@@ -125,7 +125,7 @@ def beat_budget(config: HeartbeatBase) -> float:
 
 def backoff_delay(config: HeartbeatBase, failures: int, rng: random.Random) -> float:
     """Exponential backoff with jitter: between half and all of initial * 2^(failures-1), capped."""
-    ceiling = min(config.backoff_max, config.backoff_initial * 2 ** min(max(failures - 1, 0), 40))
+    ceiling = capped_exponential(config.backoff_initial, config.backoff_max, failures)
     return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 

@@ -35,7 +35,10 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+if TYPE_CHECKING:
+    from typing import TypeGuard  # Python 3.10+: only for the checker
 
 from edge_agent.simulators.aibox_time import format_ack_time, parse_event_time
 from edge_agent.simulators.base import SimClock, SimRequest, SimResponse
@@ -337,7 +340,7 @@ def _parse_heartbeat(body: dict[str, Any]) -> _Heartbeat:
             raise _InvalidHeartbeat(f"deviceInfo.{name} is missing or not a string", echo_id)
     if not isinstance(top.get("info"), dict):
         raise _InvalidHeartbeat("info is missing", echo_id)
-    if not valid_id:
+    if not isinstance(event_id, int) or isinstance(event_id, bool):  # not valid_id, said so mypy sees it
         raise _InvalidHeartbeat("info.eventId is missing or not an integer")
     event_time = info.get("time")
     if not _non_empty_string(event_time):
@@ -365,7 +368,7 @@ def _lower_keys(value: Any) -> dict[str, Any]:
     return {str(key).lower(): item for key, item in value.items()} if isinstance(value, dict) else {}
 
 
-def _non_empty_string(value: Any) -> bool:
+def _non_empty_string(value: Any) -> TypeGuard[str]:
     return isinstance(value, str) and value.strip() != ""
 
 

@@ -111,13 +111,13 @@ class AiBoxAdapter:
                 f"no live heartbeat: {problem}; {len(delivered)} backlog event(s) resent, {waiting} waiting"
             )
         if failure is not None:
-            entry, exc = failure
+            entry, error = failure
             message = (
-                f"eventId {_event_id(entry)} not delivered: {exc}; it stays in the backlog ({waiting} "
+                f"eventId {_event_id(entry)} not delivered: {error}; it stays in the backlog ({waiting} "
                 "waiting) and is sent again with the same eventId and time"
             )
             if _event_id(live) not in delivered:
-                raise type(exc)(message, status=exc.status) from exc
+                raise type(error)(message, status=error.status) from error
             notes.append(message)
         log.debug("%s: delivered %s, %d waiting", self.endpoint, delivered, waiting)
         interval = self.context.get("interval")

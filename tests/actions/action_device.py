@@ -13,9 +13,11 @@ import asyncio
 import json
 import stat
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional
+
+from support.clock import FakeClock
 
 from edge_agent.actions import ActionRunner
 from edge_agent.config import ActionsConfig
@@ -40,28 +42,6 @@ sys.stdout.write({stdout!r})
 sys.stderr.write({stderr!r})
 sys.exit({exit_code!r})
 """
-
-
-class FakeClock:
-    """Wall time and monotonic time that move only when the test says so."""
-
-    def __init__(self, start: datetime = START) -> None:
-        self.offset = 0.0
-        self.start = start
-
-    def now(self) -> datetime:
-        return self.start + timedelta(seconds=self.offset)
-
-    def monotonic(self) -> float:
-        return self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
-
-    async def sleep(self, seconds: float) -> None:
-        """An asyncio sleep that takes no real time: the clock jumps ahead instead."""
-        self.advance(seconds)
-        await asyncio.sleep(0)
 
 
 def write_program(
@@ -109,7 +89,7 @@ class Device:
         self.bin.mkdir()
         self.log = root / "calls.jsonl"
         self.store = Store(root / "agent.db")
-        self.clock = FakeClock()
+        self.clock = FakeClock(START, monotonic=0.0)
         self.events: list[Event] = []
         # The device's own host root (/run/user, /tmp/.X11-unix, /etc/passwd, the desktop
         # sessions installed): empty, a headless device, unless a test writes into it.

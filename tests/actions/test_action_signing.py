@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from action_device import Device, FakeClock, drain
+from action_device import Device, drain
+from support.clock import FakeClock
 
 from edge_agent.actions import ActionRunner, sign
 from edge_agent.actions.signing import signature_for
@@ -122,7 +123,7 @@ def test_requiring_a_signature_without_a_secret_refuses_everything(device: Devic
 
 def now_device(device: Device) -> Device:
     """The CLI and the shell sign with the real time; give the device a clock that agrees."""
-    device.clock = FakeClock(datetime.now(timezone.utc))
+    device.clock = FakeClock(datetime.now(timezone.utc), monotonic=0.0)
     return device
 
 

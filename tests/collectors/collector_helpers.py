@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import stat
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -18,24 +17,6 @@ from edge_agent.config import MetricsConfig
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 HOSTS = FIXTURES / "hosts"
 CPU_SEQUENCES = FIXTURES / "cpu-sequences"
-
-
-class FakeClock:
-    """Wall and monotonic time that move only when the test says so."""
-
-    def __init__(self) -> None:
-        self._now = datetime(2026, 11, 25, 1, 2, 3, 456000, tzinfo=timezone.utc)
-        self._mono = 1000.0
-
-    def now(self) -> datetime:
-        return self._now
-
-    def monotonic(self) -> float:
-        return self._mono
-
-    def advance(self, seconds: float) -> None:
-        self._now += timedelta(seconds=seconds)
-        self._mono += seconds
 
 
 class Tree:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from collector_helpers import FakeClock, Tree
+from collector_helpers import Tree
+from support.clock import FakeClock
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
-from collector_helpers import FakeClock, Tree
+from collector_helpers import Tree
+from support.clock import FakeClock
 
 from edge_agent.collectors.commands import CommandRunner
 from edge_agent.errors import SensorUnavailable

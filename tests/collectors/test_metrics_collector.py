@@ -6,7 +6,8 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
-from collector_helpers import HOSTS, FakeClock, Tree, collector_for
+from collector_helpers import HOSTS, Tree, collector_for
+from support.clock import FakeClock
 
 from edge_agent.collectors import COLLECTORS, MetricsCollector
 from edge_agent.config import parse_config

@@ -10,10 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from e2e_world import DEVICE_ID, SERIAL, VENDORS, VendorWorld, wait_until
+from e2e_world import DEVICE_ID, SERIAL, VENDORS, VendorWorld
 from mqtt_agent_process import AgentProcess
 from mqtt_brokers import BrokerProcess
 from mqtt_watch import Watcher
+from support.waiting import wait_until
 
 BASE = f"edge/{DEVICE_ID}"
 

@@ -22,7 +22,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +32,7 @@ from mqtt_agent_process import AgentProcess
 from mqtt_brokers import BrokerProcess, mosquitto
 from mqtt_watch import Watcher
 from net_gate import NetGate
+from support.waiting import wait_until
 
 T = TypeVar("T")
 BASE = f"edge/{DEVICE_ID}"
@@ -45,17 +45,6 @@ line="[" sep=""
 for arg in "$@"; do line="$line$sep\\"$arg\\"" sep=", "; done
 printf '%s]\\n' "$line" >> {log}
 """
-
-
-def wait_until(what: str, check: Callable[[], T], timeout: float = 30.0, every: float = 0.1) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(every)
 
 
 def fault_config(world: VendorWorld, broker_port: int) -> str:

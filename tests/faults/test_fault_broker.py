@@ -19,9 +19,10 @@ import time
 from pathlib import Path
 
 import pytest
-from fault_rig import BASE, ENDPOINTS, Feeder, ReportPusher, Rig, first_arrivals, wait_until
+from fault_rig import BASE, ENDPOINTS, Feeder, ReportPusher, Rig, first_arrivals
 from mqtt_brokers import have_mosquitto
 from mqtt_watch import Seen, Watcher
+from support.waiting import wait_until
 
 MEMORY_GROWTH_MB = 10.0
 OUTAGE_S = 20.0

@@ -23,8 +23,9 @@ import time
 from pathlib import Path
 
 import pytest
-from fault_rig import Rig, wait_until
+from fault_rig import Rig
 from mqtt_brokers import have_mosquitto
+from support.waiting import wait_until
 
 LIBFAKETIME = next(iter(sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))), None)
 STRETCH_S = 6.0

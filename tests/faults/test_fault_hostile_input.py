@@ -13,8 +13,9 @@ import json
 from pathlib import Path
 
 import pytest
-from fault_rig import BASE, Rig, wait_until
+from fault_rig import BASE, Rig
 from mqtt_brokers import have_mosquitto
+from support.waiting import wait_until
 
 pytestmark = pytest.mark.skipif(
     not have_mosquitto(), reason="mosquitto is not installed (.ci/run installs it)"

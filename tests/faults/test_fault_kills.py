@@ -25,8 +25,9 @@ from pathlib import Path
 
 import pytest
 from e2e_world import SERIAL
-from fault_rig import BASE, Feeder, ReportPusher, Rig, first_arrivals, wait_until
+from fault_rig import BASE, Feeder, ReportPusher, Rig, first_arrivals
 from mqtt_brokers import have_mosquitto
+from support.waiting import wait_until
 
 SEED = 20261125
 KILLS = 20

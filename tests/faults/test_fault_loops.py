@@ -23,10 +23,11 @@ from typing import Optional
 
 import pytest
 from e2e_world import DEVICE_ID, free_port
-from fault_rig import Rig, wait_until
+from fault_rig import Rig
 from mqtt_agent_process import AgentProcess, agent_config
 from mqtt_brokers import have_mosquitto, mosquitto
 from storage_faults import Filler, tiny_disk
+from support.waiting import wait_until
 
 from edge_agent.agent import Agent
 from edge_agent.collectors import MetricsCollector

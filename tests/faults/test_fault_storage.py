@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Any, Optional
 
 import pytest
-from fault_rig import wait_until
 from mqtt_agent_process import AgentProcess, agent_config
 from mqtt_brokers import have_mosquitto, mosquitto
 from mqtt_watch import Watcher
 from storage_faults import Filler, LockHolder, tiny_disk
+from support.waiting import wait_until
 
 from edge_agent.errors import StoreError
 from edge_agent.store import Store

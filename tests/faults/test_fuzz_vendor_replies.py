@@ -19,7 +19,8 @@ from typing import Any, Callable
 from fuzz_settings import FUZZ
 from hypothesis import given
 from hypothesis import strategies as st
-from vendor_helpers import FakeClock, sample_snapshot
+from support.clock import FakeClock
+from vendor_helpers import sample_snapshot
 
 from edge_agent.config import parse_config
 from edge_agent.errors import StoreError, VendorError, VendorTransportError

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 import pytest
-from vendor_helpers import TOKEN, FakeClock, Harness, sample_snapshot, telecomx_table, write_config
+from support.clock import FakeClock
+from vendor_helpers import TOKEN, Harness, sample_snapshot, telecomx_table, write_config
 
 TESTS = Path(__file__).resolve().parent.parent
 if str(TESTS / "actions") not in sys.path:

@@ -32,8 +32,9 @@ from typing import Any, Callable, Optional
 
 import pytest
 from e2e_world import SERIAL
-from fault_rig import BASE, Rig, wait_until
+from fault_rig import BASE, Rig
 from mqtt_brokers import have_mosquitto
+from support.waiting import wait_until
 
 from edge_agent.errors import VendorProtocolError
 from edge_agent.report_listener import ReportDeduper, ReportListener

@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 import json
 
-from fleet_helpers import FakeClock, event, state
+from fleet_helpers import T0, event, state
+from support.clock import FakeClock
 
 from edge_agent.fleet import FleetView
 from edge_agent.fleet_table import ChangeLog, JsonLines, TerminalTable, age, table_lines
@@ -31,7 +32,7 @@ def test_ages_are_short_and_unknown_is_a_dash() -> None:
 
 
 def test_the_table_shows_every_column_a_person_reads() -> None:
-    clock = FakeClock()
+    clock = FakeClock(T0)
     fleet = FleetView("edge", clock)
     fleet.feed(
         "edge/pi-lobby/state",
@@ -61,7 +62,7 @@ def test_the_table_shows_every_column_a_person_reads() -> None:
 
 
 def test_a_terminal_gets_only_the_lines_that_changed() -> None:
-    clock = FakeClock()
+    clock = FakeClock(T0)
     fleet = fleet_of(20, clock)
     screen = io.StringIO()
     table = TerminalTable(screen, lambda: (160, 40))
@@ -85,7 +86,7 @@ def test_a_terminal_gets_only_the_lines_that_changed() -> None:
 
 
 def test_a_fleet_taller_than_the_terminal_shows_what_fits_and_counts_the_rest() -> None:
-    clock = FakeClock()
+    clock = FakeClock(T0)
     fleet = fleet_of(100, clock)
     screen = io.StringIO()
     TerminalTable(screen, lambda: (120, 24)).draw(fleet, 0.0, clock.now())
@@ -95,7 +96,7 @@ def test_a_fleet_taller_than_the_terminal_shows_what_fits_and_counts_the_rest() 
 
 
 def test_a_pipe_gets_the_changed_rows_each_period_and_the_whole_table_at_exit() -> None:
-    clock = FakeClock()
+    clock = FakeClock(T0)
     fleet = fleet_of(5, clock)
     out = io.StringIO()
     log = ChangeLog(out)
@@ -118,7 +119,7 @@ def test_a_pipe_gets_the_changed_rows_each_period_and_the_whole_table_at_exit() 
 
 
 def test_json_lines_are_one_object_per_changed_row() -> None:
-    clock = FakeClock()
+    clock = FakeClock(T0)
     fleet = fleet_of(3, clock)
     out = io.StringIO()
     lines = JsonLines(out)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 
-from fleet_helpers import T0, FakeClock, event, iso, outcome, state
+from fleet_helpers import T0, event, iso, outcome, state
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.clock import FakeClock
 
 from edge_agent.fleet import FleetView
 
 
 def view(clock: FakeClock | None = None) -> FleetView:
-    return FleetView("edge", clock or FakeClock())
+    return FleetView("edge", clock or FakeClock(T0))
 
 
 def test_a_state_fills_every_metric_column_and_the_hottest_zone() -> None:
@@ -48,7 +49,7 @@ def test_equal_temperatures_name_the_same_zone_every_time() -> None:
 
 
 def test_a_status_change_seen_live_says_since_when_and_counts_the_fleet() -> None:
-    clock = FakeClock()
+    clock = FakeClock(T0)
     fleet = view(clock)
     fleet.feed("edge/pi-1/status", b"online")
     fleet.feed("edge/pi-2/status", b"online")
@@ -71,7 +72,7 @@ def test_a_status_change_seen_live_says_since_when_and_counts_the_fleet() -> Non
 
 
 def test_a_retained_status_leaves_since_unknown_until_a_change_is_seen() -> None:
-    clock = FakeClock()
+    clock = FakeClock(T0)
     fleet = view(clock)
     fleet.feed("edge/pi-1/status", b"offline", retain=True)
     assert fleet.row("pi-1").to_json()["since"] is None
@@ -86,7 +87,7 @@ def test_a_retained_status_leaves_since_unknown_until_a_change_is_seen() -> None
 
 
 def test_last_seen_is_our_clock_for_live_messages_and_the_device_time_for_retained_ones() -> None:
-    clock = FakeClock()
+    clock = FakeClock(T0)
     fleet = view(clock)
     an_hour_ago = "2030-01-01T11:00:00.000Z"
     fleet.feed("edge/pi-1/state", state(timestamp=an_hour_ago), retain=True)
@@ -214,7 +215,7 @@ def test_only_rows_that_changed_are_dirty_and_taking_them_empties_the_set() -> N
 
 
 def test_five_thousand_devices_keep_one_sorted_row_each_and_only_changes_are_redrawn() -> None:
-    clock = FakeClock()
+    clock = FakeClock(T0)
     fleet = view(clock)
     ids = [f"dev-{n:05d}" for n in range(5000)]
     for n, device_id in enumerate(reversed(ids)):

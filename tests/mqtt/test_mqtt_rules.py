@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from edge_agent.commands import Command, RejectedCommand, parse_command
 from edge_agent.ha_discovery import discovery_messages
-from edge_agent.reconnect import ReconnectBackoff
+from edge_agent.loops import ReconnectBackoff
 from edge_agent.topics import LEVEL_MAX_CHARS, Topics, topic_level, topic_levels
 
 PACKAGE = Path(__file__).resolve().parents[2] / "edge_agent"

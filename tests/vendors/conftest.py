@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from vendor_helpers import HARDWARE_KEY, TOKEN, FakeClock, Harness, sample_snapshot, write_config
+from support.clock import FakeClock
+from vendor_helpers import HARDWARE_KEY, TOKEN, Harness, sample_snapshot, write_config
 
 from edge_agent.simulators.base import SimulatorServer
 from edge_agent.simulators.telecomx import TelecomXSimulator

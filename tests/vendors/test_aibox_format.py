@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from vendor_helpers import FakeClock, sample_snapshot
+from support.clock import FakeClock
+from vendor_helpers import sample_snapshot
 
 from edge_agent.config import AiBoxConfig
 from edge_agent.errors import VendorError, VendorProtocolError, VendorRejectedError, VendorTransportError

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from vendor_helpers import FakeClock, Harness
+from support.clock import FakeClock
+from vendor_helpers import Harness
 
 from edge_agent.heartbeat import BeatResult
 from edge_agent.heartbeat.context import state_namespace

@@ -10,12 +10,11 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Callable
 
 import pytest
+from support.waiting import wait_until
 
 from edge_agent.heartbeat.context import state_namespace
 from edge_agent.simulators.aibox import AiBoxSimulator
@@ -64,15 +63,6 @@ def heartbeat_command(config: Path) -> subprocess.Popen[str]:
     )
 
 
-def wait_until(condition: Callable[[], bool], what: str, limit: float = 30.0) -> None:
-    """Poll for something another process causes (the limit only guards against a hang)."""
-    deadline = time.monotonic() + limit
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.02)
-
-
 @pytest.fixture
 def gate() -> Iterator[threading.Event]:
     released = threading.Event()
@@ -92,7 +82,7 @@ def test_an_event_survives_a_sigkill_and_is_delivered_once_with_its_original_eve
         else:
             app.delay_acks(1, seconds=1)  # the platform has it; its Ack is lost with the power
         first_run = heartbeat_command(config)
-        wait_until(lambda: len(server.requests) == 1, "the first event to reach the platform")
+        wait_until("the first event to reach the platform", lambda: len(server.requests) == 1, every=0.02)
         os.kill(first_run.pid, signal.SIGKILL)
         first_run.communicate(timeout=30)
         assert first_run.returncode == -signal.SIGKILL

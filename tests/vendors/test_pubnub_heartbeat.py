@@ -9,7 +9,8 @@ from datetime import timedelta
 from typing import Any, Callable
 
 import pytest
-from vendor_helpers import START, FakeClock, Harness, Recorder
+from support.clock import FakeClock
+from vendor_helpers import START, Harness, Recorder
 
 from edge_agent.errors import VendorAuthError, VendorRejectedError
 from edge_agent.heartbeat import BeatResult, HeartbeatEngine

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from vendor_helpers import TOKEN, FakeClock, sample_snapshot
+from support.clock import FakeClock
+from vendor_helpers import TOKEN, sample_snapshot
 
 from edge_agent.config import TelecomXConfig
 from edge_agent.errors import VendorAuthError, VendorProtocolError, VendorRejectedError, VendorTransportError

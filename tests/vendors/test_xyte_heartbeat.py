@@ -7,7 +7,8 @@ from dataclasses import replace
 from typing import Any
 
 import httpx
-from vendor_helpers import HARDWARE_KEY, FakeClock, Harness, sample_snapshot, xyte_table
+from support.clock import FakeClock
+from vendor_helpers import HARDWARE_KEY, Harness, sample_snapshot, xyte_table
 
 from edge_agent.errors import StoreError
 from edge_agent.heartbeat import state_namespace

@@ -11,7 +11,8 @@ from collections.abc import Awaitable, Iterator
 from typing import Any, Callable
 
 import pytest
-from vendor_helpers import FakeClock, Harness
+from support.clock import FakeClock
+from vendor_helpers import Harness
 
 from edge_agent.errors import StoreError, VendorAuthError, VendorProtocolError
 from edge_agent.heartbeat import BeatResult

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional
+
+from support.clock import FakeClock
 
 from edge_agent.config import Config, parse_config
 from edge_agent.heartbeat import HeartbeatEngine
@@ -21,24 +23,6 @@ TOKEN = "12345678901234567890ABCD"
 HARDWARE_KEY = "hw-key-model-7"
 SAFETY_NET_S = 30.0
 START = datetime(2026, 11, 25, 1, 2, 3, 456000, tzinfo=timezone.utc)
-
-
-class FakeClock:
-    """Wall and monotonic time that move only when a test (or the fake sleep) says so."""
-
-    def __init__(self, start: datetime = START) -> None:
-        self._now = start
-        self._mono = 1000.0
-
-    def now(self) -> datetime:
-        return self._now
-
-    def monotonic(self) -> float:
-        return self._mono
-
-    def advance(self, seconds: float) -> None:
-        self._now += timedelta(seconds=seconds)
-        self._mono += seconds
 
 
 def sample_snapshot(clock: FakeClock) -> Snapshot:

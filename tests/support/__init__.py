@@ -1,0 +1,7 @@
+"""What every test folder shares: one fake clock (:mod:`support.clock`) and one way to wait
+for a condition (:mod:`support.waiting`).
+
+Imported as ``support`` (``[tool.pytest.ini_options] pythonpath = ["tests"]``), like the
+per-folder helpers next to each conftest, so ``pytest tests/<folder>`` from the repo root and
+the full run see the same module.
+"""
