@@ -71,7 +71,8 @@ def test_a_pi_tells_its_app_names_from_dpkg_and_its_awake_state_from_the_display
         harness = harness_factory(
             telecomx_table(server.url, apps='["kodi", "vlc"]'), snapshot=collector.collect()
         )
-        assert harness.beat("tx")["ok"] is True
+        outcome = harness.beat("tx")
+        assert outcome["ok"] is True, outcome
         body = strict.last_heartbeat(TOKEN)
     assert body is not None
     assert body["awakeState"] is True
@@ -95,7 +96,8 @@ def test_awake_state_is_left_out_where_the_display_cannot_be_read(harness_factor
     strict.add_device(TOKEN)
     with SimulatorServer(strict) as server:
         harness = harness_factory(telecomx_table(server.url), snapshot=snapshot)
-        assert harness.beat("tx")["ok"] is True
+        outcome = harness.beat("tx")
+        assert outcome["ok"] is True, outcome
         body = strict.last_heartbeat(TOKEN)
     assert body is not None and "awakeState" not in body
 
