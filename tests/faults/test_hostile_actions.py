@@ -482,7 +482,7 @@ def test_an_operator_cancels_a_waiting_and_a_running_action(tmp_path: Path, devi
     answers: list[dict[str, Any]] = []
 
     def command(body: dict[str, Any]) -> Optional[str]:
-        return runner.intake.take_command(json.dumps(body).encode(), reply=answers.append)
+        return runner.submit(body, "mqtt", reply=answers.append)  # every state as its event
 
     async def scenario() -> None:
         stop = asyncio.Event()
