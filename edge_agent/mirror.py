@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Callable, Optional
 
+from edge_agent.actions.intake import EnvelopeIntake
 from edge_agent.config import DeviceConfig, MqttConfig
 from edge_agent.errors import MqttConnectError, MqttError, MqttPublishError, StoreError
 from edge_agent.ha_discovery import discovery_messages
@@ -117,7 +118,7 @@ class MqttMirror:
         self._metric_values: dict[str, Any] = {}
         self._heartbeats: dict[str, dict[str, Any]] = {}
         self._announced: set[str] = set()
-        self._command_handler: Optional[CommandHandler] = None
+        self._command_handler: CommandHandler = EnvelopeIntake(self.publish_event, clock)
         self._drop_logged = False
         self._last_drop_report = float("-inf")
 
@@ -126,7 +127,10 @@ class MqttMirror:
         return self.bridge.connected
 
     def set_command_handler(self, handler: Optional[CommandHandler]) -> None:
-        self._command_handler = handler
+        """Plug in the action intake; None: commands are only announced (:class:`EnvelopeIntake`)."""
+        self._command_handler = (
+            handler if handler is not None else EnvelopeIntake(self.publish_event, self.clock)
+        )
 
     # -- what the agent feeds in ----------------------------------------------------------
 
@@ -400,9 +404,6 @@ class MqttMirror:
 
     def _take_command(self, message: IncomingMessage) -> None:
         """Hand the message to the action intake, which owns everything from here to the journal."""
-        if self._command_handler is None:
-            log.warning("a command arrived on %s, but nothing takes commands", message.topic)
-            return
         reply = self.reply_to(message.response_topic, message.correlation_data)
         self._command_handler(message.payload, message.retain, reply)
 

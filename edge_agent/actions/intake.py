@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
 from edge_agent.actions import schema, signing
-from edge_agent.actions.envelope import RejectedCommand, parse_command
+from edge_agent.actions.envelope import Command, RejectedCommand, parse_command
 from edge_agent.config import ActionsConfig
 from edge_agent.config.sections import default_host_root
 from edge_agent.errors import ActionRejected
@@ -199,6 +199,38 @@ def action_event(
     return Event.new("action.started" if state == "running" else f"action.{state}", data, clock)
 
 
+def command_event(parsed: Union[Command, RejectedCommand], clock: Clock) -> Event:
+    """The public event about an MQTT message itself: ``command.received`` or ``command.rejected``."""
+    if isinstance(parsed, RejectedCommand):
+        data = {"command_id": parsed.command_id, "reason": parsed.reason, "source": MQTT_SOURCE}
+        return Event.new("command.rejected", data, clock)
+    data = {"command_id": parsed.id, "command_type": parsed.type, "source": MQTT_SOURCE}
+    return Event.new("command.received", data, clock)
+
+
+class EnvelopeIntake:
+    """What takes commands while no action runner is plugged in (a bare MQTT mirror).
+
+    The envelope's verdict only, announced as :class:`ActionIntake` announces it (the
+    ``command.*`` event and the receipt on the response topic); nothing is journalled or run.
+    """
+
+    def __init__(self, on_event: Callable[[Event], None], clock: Clock) -> None:
+        self._on_event = on_event
+        self._clock = clock
+
+    def __call__(self, payload: bytes, retained: bool, reply: Optional[Reply]) -> None:
+        parsed = parse_command(payload, retained=retained)
+        self._on_event(command_event(parsed, self._clock))
+        if isinstance(parsed, RejectedCommand):
+            log.warning("rejected a command: %s", parsed.reason)
+        if reply is not None:
+            if isinstance(parsed, RejectedCommand):
+                reply({"id": parsed.command_id, "status": "rejected", "reason": parsed.reason})
+            else:
+                reply({"id": parsed.id, "status": "received"})
+
+
 Cancel = Callable[[str, str, Mapping[str, Any], bool, Answer], Optional[str]]
 
 
@@ -252,14 +284,10 @@ class ActionIntake:
         parsed = parse_command(payload, retained=retained)
         if isinstance(parsed, RejectedCommand):
             self._refuse(parsed.command_id, None, MQTT_SOURCE, parsed.reason, answer)
-            data = {"command_id": parsed.command_id, "reason": parsed.reason, "source": MQTT_SOURCE}
-            self._on_event(Event.new("command.rejected", data, self._clock))
+            self._on_event(command_event(parsed, self._clock))
             return None
-        data = {"command_id": parsed.id, "command_type": parsed.type, "source": MQTT_SOURCE}
         signed = self._config.mqtt_secret is not None
-        return self._take(
-            parsed.body, MQTT_SOURCE, signed, answer, Event.new("command.received", data, self._clock)
-        )
+        return self._take(parsed.body, MQTT_SOURCE, signed, answer, command_event(parsed, self._clock))
 
     def submit(
         self,
