@@ -391,11 +391,12 @@ class ActionIntake:
     ) -> tuple[str, Optional[str]]:
         """One vendor action, in the batch's transaction: ("received"|"rejected"|"seen"|"invalid", why)."""
         try:
-            action_id, action_type, payload = self._check(document, source, signed)
+            action_id, _normalised, payload = self._check(document, source, signed)
         except ActionRejected as exc:
             raw = document if isinstance(document, Mapping) else {}
             self._refuse(_shown(raw.get("id")), _shown(raw.get("type")), source, str(exc), Answer())
             return "invalid", str(exc)
+        action_type = str(payload["type"])  # the vendor's own spelling stays in the journal, as sent
         outcome, event = self._journal(
             admission, action_id, action_type, source, payload, signed, quiet_seen=True
         )
