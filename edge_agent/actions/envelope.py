@@ -55,6 +55,8 @@ class RejectedCommand:
     command_id: Optional[str] = None
     response_topic: Optional[str] = None
     correlation_data: Optional[bytes] = None
+    command_type: Optional[str] = field(default=None, compare=False)
+    """The refused command's ``type`` as text, when it had one: for its ``action.rejected`` event."""
 
 
 def parse_command(
@@ -69,8 +71,10 @@ def parse_command(
     A retained command is refused: the broker would hand it over again on every reconnect.
     """
 
-    def reject(reason: str, command_id: Optional[str] = None) -> RejectedCommand:
-        return RejectedCommand(reason, command_id, response_topic, correlation_data)
+    def reject(
+        reason: str, command_id: Optional[str] = None, command_type: Optional[str] = None
+    ) -> RejectedCommand:
+        return RejectedCommand(reason, command_id, response_topic, correlation_data, command_type)
 
     if retained:
         return reject("retained commands are refused (the broker would deliver them on every reconnect)")
@@ -92,8 +96,13 @@ def parse_command(
     try:
         action_id(command_id)  # the one id rule, the same for a vendor's action
     except ActionRejected as exc:
-        return reject(str(exc))
+        return reject(str(exc), shown(command_id), shown(body.get("type")))
     command_type = body.get("type")
     if not isinstance(command_type, str) or not command_type.strip():
         return reject('the command has no "type" string', command_id)
     return Command(command_id, command_type, body, response_topic, correlation_data)
+
+
+def shown(value: Any) -> Optional[str]:
+    """A refused id or type, as text short enough for an event (the intake shows them alike)."""
+    return None if value is None else str(value)[:MAX_ID_LENGTH]

@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
 from edge_agent.actions import schema, signing
-from edge_agent.actions.envelope import Command, RejectedCommand, parse_command
+from edge_agent.actions.envelope import Command, RejectedCommand, parse_command, shown
 from edge_agent.config import ActionsConfig
 from edge_agent.config.sections import default_host_root
 from edge_agent.errors import ActionRejected
@@ -283,7 +283,7 @@ class ActionIntake:
         answer = Answer.mqtt(reply)
         parsed = parse_command(payload, retained=retained)
         if isinstance(parsed, RejectedCommand):
-            self._refuse(parsed.command_id, None, MQTT_SOURCE, parsed.reason, answer)
+            self._refuse(parsed.command_id, parsed.command_type, MQTT_SOURCE, parsed.reason, answer)
             self._on_event(command_event(parsed, self._clock))
             return None
         signed = self._config.mqtt_secret is not None
@@ -365,7 +365,7 @@ class ActionIntake:
             checked = self._check(document, source, signed)
         except ActionRejected as exc:
             raw = document if isinstance(document, Mapping) else {}
-            self._refuse(_shown(raw.get("id")), _shown(raw.get("type")), source, str(exc), answer)
+            self._refuse(shown(raw.get("id")), shown(raw.get("type")), source, str(exc), answer)
             self._also(command)
             return None
         action_id, action_type, payload = checked
@@ -394,7 +394,7 @@ class ActionIntake:
             action_id, _normalised, payload = self._check(document, source, signed)
         except ActionRejected as exc:
             raw = document if isinstance(document, Mapping) else {}
-            self._refuse(_shown(raw.get("id")), _shown(raw.get("type")), source, str(exc), Answer())
+            self._refuse(shown(raw.get("id")), shown(raw.get("type")), source, str(exc), Answer())
             return "invalid", str(exc)
         action_type = str(payload["type"])  # the vendor's own spelling stays in the journal, as sent
         outcome, event = self._journal(
@@ -480,8 +480,3 @@ class ActionIntake:
         if self._config.mqtt_secret is None:
             raise ActionRejected("signed commands are required, but [actions] mqtt_secret is not set")
         return self._config.mqtt_secret.get_secret_value()
-
-
-def _shown(value: Any) -> Optional[str]:
-    """A refused id or type, as text short enough for an event."""
-    return None if value is None else str(value)[:128]
