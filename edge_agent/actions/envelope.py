@@ -81,13 +81,17 @@ def parse_command(
     if len(payload) > MAX_COMMAND_BYTES:
         return reject(f"the command is larger than {MAX_COMMAND_BYTES} bytes")
     try:
-        body = loads(payload, max_depth=MAX_NESTING, strict=False)
+        # strict: NaN/Infinity would reach the events (action.received carries the action)
+        # and make them unreadable to strict parsers (JavaScript, Go)
+        body = loads(payload, max_depth=MAX_NESTING, strict=True)
     except UnicodeDecodeError:
         return reject("the command is not UTF-8 text")
     except JsonTooDeep:
         return reject(f"the command nests deeper than {MAX_NESTING} levels")
     except json.JSONDecodeError as exc:
         return reject(f"the command is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+    except ValueError as exc:
+        return reject(f"the command is not JSON: {exc}")
     if not isinstance(body, dict):
         return reject("the command must be a JSON object")
     command_id = body.get("id")

@@ -134,3 +134,14 @@ def test_the_intake_wakes_the_runner_for_a_vendor_action_without_a_poll(device: 
 
     asyncio.run(asyncio.wait_for(main(), 20))
     assert device.calls() == [["systemctl", "reboot"]]
+
+
+def test_a_command_with_nan_is_refused_at_the_envelope_so_no_event_carries_it(device: Device) -> None:
+    runner = device.runner()
+
+    payload = b'{"id": "n-1", "type": "MESSAGE", "message": NaN}'
+    assert runner.intake.take_command(payload) is None
+
+    assert [e.type for e in device.events] == ["action.rejected", "command.rejected"]
+    assert "not JSON" in device.events[1].data["reason"]
+    assert all("NaN" not in json.dumps(e.to_json(), allow_nan=False) for e in device.events)
