@@ -287,7 +287,7 @@ class ActionIntake:
             self._on_event(command_event(parsed, self._clock))
             return None
         signed = self._config.mqtt_secret is not None
-        return self._take(parsed.body, MQTT_SOURCE, signed, answer, command_event(parsed, self._clock))
+        return self._take(parsed.body, MQTT_SOURCE, signed, answer, parsed)
 
     def submit(
         self,
@@ -355,11 +355,12 @@ class ActionIntake:
     # -- the one path ---------------------------------------------------------------------
 
     def _take(
-        self, document: Any, source: str, signed: bool, answer: Answer, command: Optional[Event] = None
+        self, document: Any, source: str, signed: bool, answer: Answer, command: Optional[Command] = None
     ) -> Optional[str]:
         """Validate, journal, owe the events, answer, wake: one action from an operator.
 
-        ``command`` (MQTT's ``command.received``) is owed right after the action's own event.
+        ``command`` (an MQTT command): its ``command.received`` is owed right after the
+        action's own event, and made then, so the events' times keep the outbox's order.
         """
         try:
             checked = self._check(document, source, signed)
@@ -468,9 +469,9 @@ class ActionIntake:
         self._on_event(event)
         return event
 
-    def _also(self, event: Optional[Event]) -> None:
-        if event is not None:
-            self._on_event(event)
+    def _also(self, command: Optional[Command]) -> None:
+        if command is not None:
+            self._on_event(command_event(command, self._clock))
 
     def _wake_runner(self) -> None:
         if self._wake is not None:
