@@ -33,7 +33,15 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
 from edge_agent.actions import schema
-from edge_agent.actions.intake import CANCEL, ActionIntake, Answer, Reply, action_event, current_boot_id
+from edge_agent.actions.intake import (
+    CANCEL,
+    ActionIntake,
+    Answer,
+    Reply,
+    action_event,
+    current_boot_id,
+    type_key,
+)
 from edge_agent.actions.planner import Plan, Planner
 from edge_agent.actions.process import ProcessOutcome, run_program
 from edge_agent.actions.profiles import CommandTable
@@ -172,7 +180,7 @@ class ActionRunner:
                 if entry is not None and state == "received":
                     reason = f"cancelled by {source} (command {cancel_id})"
                     self._store.journal_update(target, "cancelled", reason=reason, cancelled_by=cancel_id)
-                    self._owe(target, _lock_key(entry.type), entry.source, "cancelled", {"reason": reason})
+                    self._owe(target, type_key(entry.type), entry.source, "cancelled", {"reason": reason})
                 if state == "running" and target not in self._inflight:
                     state = "running elsewhere"  # not this process's to stop (recover() settles it)
                 if state == "succeeded" and target in self._repeats:
@@ -320,7 +328,7 @@ class ActionRunner:
     # -- carrying one action out ----------------------------------------------------------
 
     async def _run_entry(self, entry: JournalEntry) -> None:
-        async with self._lock(_lock_key(entry.type)):
+        async with self._lock(type_key(entry.type)):
             current = self._store.journal_get(entry.action_id)
             if current is not None and current.state == "received":
                 await self._carry_out(current)
@@ -423,7 +431,7 @@ class ActionRunner:
     def _merge_pending_reboots(self, running: JournalEntry) -> None:
         """Settle every other waiting REBOOT: the reboot about to happen serves them too."""
         for other in self._store.journal_in_state("received", limit=1_000_000):
-            if other.action_id != running.action_id and _lock_key(other.type) == "REBOOT":
+            if other.action_id != running.action_id and type_key(other.type) == "REBOOT":
                 reason = f"merged: REBOOT {running.action_id} reboots the device for it too"
                 self._settle(other, "rejected", reason=reason, merged_into=running.action_id)
 
@@ -463,7 +471,7 @@ class ActionRunner:
         """
         with self._store.atomic():
             self._store.journal_update(entry.action_id, state, **detail)
-            event = self._owe(entry.action_id, _lock_key(entry.type), entry.source, state, detail)
+            event = self._owe(entry.action_id, type_key(entry.type), entry.source, state, detail)
         reply = self._replies.get(entry.action_id)
         if reply is not None:
             reply(event.to_json())
@@ -487,13 +495,6 @@ def _document(entry: JournalEntry) -> dict[str, Any]:
     document = dict(entry.payload) if isinstance(entry.payload, Mapping) else {}
     document.update(id=entry.action_id, type=entry.type)
     return document
-
-
-def _lock_key(action_type: str) -> str:
-    try:
-        return schema.normalise_type(action_type)
-    except ActionRejected:
-        return action_type
 
 
 def _outcome_detail(outcome: ProcessOutcome, timeout: float) -> dict[str, Any]:
