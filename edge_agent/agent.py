@@ -30,7 +30,6 @@ from typing import Any, Callable, Optional, Protocol
 
 from edge_agent import __version__
 from edge_agent.broker import EmbeddedBroker
-from edge_agent.commands import Command
 from edge_agent.config import Config
 from edge_agent.errors import EdgeAgentError, StoreError
 from edge_agent.loops import FailureStreak, Liveness, report, stopped_within
@@ -125,7 +124,7 @@ class Agent:
         self._services.append(service)
 
     def set_command_handler(self, handler: Optional[CommandHandler]) -> None:
-        """Who runs valid commands from ``<prefix>/<id>/cmd`` (the actions runner)."""
+        """Who takes the messages on ``<prefix>/<id>/cmd`` (the action intake), bytes as they came."""
         if self.mirror is not None:
             self.mirror.set_command_handler(handler)
 
@@ -190,11 +189,6 @@ class Agent:
             except asyncio.TimeoutError:
                 log.warning("no snapshot after %.0f s; going on without one", timeout)
         return self._latest
-
-    def respond(self, command: Command, body: dict[str, Any]) -> None:
-        """Answer ``command`` on its MQTT 5 response topic, if it gave one."""
-        if self.mirror is not None:
-            self.mirror.respond(command, body)
 
     @property
     def latest_snapshot(self) -> Optional[Snapshot]:

@@ -5,9 +5,9 @@ The parts do not know each other; this module is the one place that connects the
 
 * the heartbeat engine reads the agent's latest snapshot and reports outcomes and events
   to the agent (which mirrors them to MQTT and keeps them for ``edge-agent status``);
-* an action a vendor reply queues in the journal wakes the action runner at once;
-* operator commands from ``<prefix>/<id>/cmd`` go to the runner, and its states back
-  to the MQTT 5 response topic;
+* every action, a vendor reply's or an operator's command from ``<prefix>/<id>/cmd``,
+  enters through the runner's one intake (which journals it and wakes the runner); the
+  raw command and its MQTT 5 response topic go there as they arrived;
 * an AI-box strategy is mirrored retained; a PBX report is owed to ``<prefix>/<id>/pbx/<name>``;
 * every loop beats the agent's liveness (the systemd watchdog's judge), and the services
   whose loops live elsewhere (the action runner, each PBX report listener) run supervised:
@@ -23,7 +23,6 @@ from urllib.parse import urlsplit
 
 from edge_agent.actions import ActionRunner
 from edge_agent.agent import Agent
-from edge_agent.commands import Command
 from edge_agent.config import Config, TelecomXConfig, YeastarConfig
 from edge_agent.heartbeat import HeartbeatEngine
 from edge_agent.heartbeat.context import state_namespace
@@ -50,21 +49,13 @@ def build_agent(config: Config, *, clock: Optional[Clock] = None) -> Agent:
     )
     agent.add_service(_supervised(agent, "action-runner", runner))
 
-    async def on_command(command: Command) -> None:
-        runner.submit(
-            command.body,
-            "mqtt",
-            signed_required=config.actions.mqtt_secret is not None,
-            reply=lambda body: agent.respond(command, body),
-        )
-
-    agent.set_command_handler(on_command)
+    agent.set_command_handler(
+        lambda payload, retained, reply: runner.intake.take_command(payload, retained=retained, reply=reply)
+    )
 
     def on_vendor_event(event: Event) -> None:
         agent.publish_event(event)
-        if event.type == "action.received":
-            runner.notify()
-        elif event.type == "aibox.strategy":
+        if event.type == "aibox.strategy":
             _mirror_strategy(agent, str(event.data.get("endpoint")), event.data.get("strategy"))
 
     engine = HeartbeatEngine(
@@ -75,6 +66,7 @@ def build_agent(config: Config, *, clock: Optional[Clock] = None) -> Agent:
         on_outcome=agent.set_heartbeat_outcome,
         on_event=on_vendor_event,
         liveness=agent.liveness,
+        intake=runner.intake,  # a vendor's action enters where an operator's does, and wakes the runner
     )
     agent.add_service(AfterFirstSnapshot(agent, engine, config.metrics.interval))
     for name, endpoint in config.heartbeats.items():

@@ -1,86 +1,25 @@
-"""Commands operators send to ``<prefix>/<id>/cmd``: check their shape, nothing more.
+"""Kept so existing imports work: the command envelope lives in :mod:`edge_agent.actions.envelope`.
 
-A command is a JSON object with a string ``id`` (so its outcome can be told apart and it
-is never run twice) and a string ``type``; everything else is for the runner that the
-actions issue plugs in. Anything else is rejected here, with a reason a person can act
-on. Pure functions: no I/O, so every rule is testable without a broker.
+Everything from a raw MQTT payload to the journal belongs to ``edge_agent.actions`` (one
+intake, one validation); this module only re-exports its names.
 """
 
-from __future__ import annotations
+from edge_agent.actions.envelope import (
+    MAX_COMMAND_BYTES,
+    MAX_ID_LENGTH,
+    MAX_NESTING,
+    Command,
+    RejectedCommand,
+    nesting_depth,
+    parse_command,
+)
 
-import json
-from dataclasses import dataclass, field
-from typing import Any, Optional, Union
-
-from edge_agent.jsonsafe import JsonTooDeep, loads, nesting_depth
-
-MAX_COMMAND_BYTES = 64 * 1024
-MAX_ID_LENGTH = 128
-MAX_NESTING = 32
-"""How deep a command's JSON may nest. A command is a flat object (with ``parameters`` one
-level down); 64 KB of ``[`` would otherwise reach Python's recursion limit in ``json``
-when the command is read, signed or journalled, and stop the agent taking commands. The
-cap is checked by a bracket count before the JSON is parsed (edge_agent.jsonsafe)."""
-
-__all__ = ["MAX_NESTING", "Command", "RejectedCommand", "nesting_depth", "parse_command"]
-
-
-@dataclass(frozen=True)
-class Command:
-    """A well-formed command; ``body`` is the whole JSON object as received."""
-
-    id: str
-    type: str
-    body: dict[str, Any] = field(default_factory=dict)
-    response_topic: Optional[str] = None
-    correlation_data: Optional[bytes] = None
-
-
-@dataclass(frozen=True)
-class RejectedCommand:
-    """A message on the command topic that is not a command, and why."""
-
-    reason: str
-    command_id: Optional[str] = None
-    response_topic: Optional[str] = None
-    correlation_data: Optional[bytes] = None
-
-
-def parse_command(
-    payload: bytes,
-    *,
-    retained: bool = False,
-    response_topic: Optional[str] = None,
-    correlation_data: Optional[bytes] = None,
-) -> Union[Command, RejectedCommand]:
-    """The command in ``payload``, or a :class:`RejectedCommand` saying what is wrong with it.
-
-    A retained command is refused: the broker would hand it over again on every reconnect.
-    """
-
-    def reject(reason: str, command_id: Optional[str] = None) -> RejectedCommand:
-        return RejectedCommand(reason, command_id, response_topic, correlation_data)
-
-    if retained:
-        return reject("retained commands are refused (the broker would deliver them on every reconnect)")
-    if len(payload) > MAX_COMMAND_BYTES:
-        return reject(f"the command is larger than {MAX_COMMAND_BYTES} bytes")
-    try:
-        body = loads(payload, max_depth=MAX_NESTING, strict=False)
-    except UnicodeDecodeError:
-        return reject("the command is not UTF-8 text")
-    except JsonTooDeep:
-        return reject(f"the command nests deeper than {MAX_NESTING} levels")
-    except json.JSONDecodeError as exc:
-        return reject(f"the command is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
-    if not isinstance(body, dict):
-        return reject("the command must be a JSON object")
-    command_id = body.get("id")
-    if command_id is None:
-        return reject('the command has no "id"')
-    if not isinstance(command_id, str) or not command_id.strip() or len(command_id) > MAX_ID_LENGTH:
-        return reject(f'"id" must be a non-empty string of at most {MAX_ID_LENGTH} characters')
-    command_type = body.get("type")
-    if not isinstance(command_type, str) or not command_type.strip():
-        return reject('the command has no "type" string', command_id)
-    return Command(command_id, command_type, body, response_topic, correlation_data)
+__all__ = [
+    "MAX_COMMAND_BYTES",
+    "MAX_ID_LENGTH",
+    "MAX_NESTING",
+    "Command",
+    "RejectedCommand",
+    "nesting_depth",
+    "parse_command",
+]

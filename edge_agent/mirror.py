@@ -21,13 +21,13 @@ import json
 import logging
 import random as _random
 from collections import deque
-from collections.abc import Awaitable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional
 
-from edge_agent.commands import Command, RejectedCommand, parse_command
+from edge_agent.actions.intake import EnvelopeIntake
 from edge_agent.config import DeviceConfig, MqttConfig
-from edge_agent.errors import EdgeAgentError, MqttConnectError, MqttError, MqttPublishError, StoreError
+from edge_agent.errors import MqttConnectError, MqttError, MqttPublishError, StoreError
 from edge_agent.ha_discovery import discovery_messages
 from edge_agent.loops import (
     IDLE_BEAT,
@@ -47,8 +47,11 @@ from edge_agent.topics import Topics, topic_levels
 
 log = logging.getLogger(__name__)
 
-CommandHandler = Callable[[Command], Awaitable[None]]
-"""What the actions issue plugs in: called once per well-formed command, in its own task."""
+Reply = Callable[[dict[str, Any]], None]
+CommandHandler = Callable[[bytes, bool, Optional[Reply]], Any]
+"""The action intake: ``handler(payload, retained, reply)`` for every message on the command
+topic, as it arrived. It checks, journals and answers it (``reply`` is the MQTT 5
+response topic, or None); the mirror only carries bytes."""
 
 EVENTS_QOS = 1
 SHUTDOWN_TIMEOUT = 3.0
@@ -127,8 +130,7 @@ class MqttMirror:
         self._announced: set[str] = set()
         self._series_known: dict[str, list[str]] = {}  # family -> member levels ever published
         self._labels: dict[str, str] = {}  # member key -> the name the kernel gave it
-        self._command_handler: Optional[CommandHandler] = None
-        self._handler_tasks: set[asyncio.Task[None]] = set()
+        self._command_handler: CommandHandler = EnvelopeIntake(self.publish_event, clock)
         self._drop_logged = False
         self._last_drop_report = float("-inf")
 
@@ -137,7 +139,10 @@ class MqttMirror:
         return self.bridge.connected
 
     def set_command_handler(self, handler: Optional[CommandHandler]) -> None:
-        self._command_handler = handler
+        """Plug in the action intake; None: commands are only announced (:class:`EnvelopeIntake`)."""
+        self._command_handler = (
+            handler if handler is not None else EnvelopeIntake(self.publish_event, self.clock)
+        )
 
     # -- what the agent feeds in ----------------------------------------------------------
 
@@ -245,20 +250,26 @@ class MqttMirror:
         if self._snapshot is not None:
             self._set_retained(self.topics.state, self._state_payload())
 
-    def respond(self, command: Union[Command, RejectedCommand], body: dict[str, Any]) -> None:
-        """With MQTT 5, answer on the command's response topic with its correlation data."""
-        if self.config.protocol != "5" or not command.response_topic or not self.connected:
-            return
-        try:
-            self.bridge.publish(
-                command.response_topic,
-                json.dumps(body).encode("utf-8"),
-                qos=self.config.qos,
-                message_expiry=self.config.command_expiry,
-                correlation_data=command.correlation_data,
-            )
-        except MqttPublishError as exc:
-            log.warning("cannot answer on the response topic %r: %s", command.response_topic, exc)
+    def reply_to(self, response_topic: Optional[str], correlation_data: Optional[bytes]) -> Optional[Reply]:
+        """With MQTT 5, a way to answer on a command's response topic with its correlation data."""
+        if self.config.protocol != "5" or not response_topic:
+            return None
+
+        def reply(body: dict[str, Any]) -> None:
+            if not self.connected:
+                return
+            try:
+                self.bridge.publish(
+                    response_topic,
+                    json.dumps(body).encode("utf-8"),
+                    qos=self.config.qos,
+                    message_expiry=self.config.command_expiry,
+                    correlation_data=correlation_data,
+                )
+            except MqttPublishError as exc:
+                log.warning("cannot answer on the response topic %r: %s", response_topic, exc)
+
+        return reply
 
     # -- the connection's life ------------------------------------------------------------
 
@@ -283,8 +294,6 @@ class MqttMirror:
 
     async def shutdown(self) -> None:
         """Say ``offline`` (retained), wait until the broker has passed it on, then DISCONNECT."""
-        for task in list(self._handler_tasks):
-            task.cancel()
         if not self.connected:
             return
         echo = await self._listen_to_own_status()
@@ -469,32 +478,6 @@ class MqttMirror:
             self._liveness.beat(INTAKE_LOOP, IDLE_BEAT + extra)
 
     def _take_command(self, message: IncomingMessage) -> None:
-        parsed = parse_command(
-            message.payload,
-            retained=message.retain,
-            response_topic=message.response_topic,
-            correlation_data=message.correlation_data,
-        )
-        if isinstance(parsed, RejectedCommand):
-            log.warning("rejected a command: %s", parsed.reason)
-            data = {"command_id": parsed.command_id, "reason": parsed.reason, "source": "mqtt"}
-            self.publish_event(Event.new("command.rejected", data, self.clock))
-            self.respond(parsed, {"id": parsed.command_id, "status": "rejected", "reason": parsed.reason})
-            return
-        data = {"command_id": parsed.id, "command_type": parsed.type, "source": "mqtt"}
-        self.publish_event(Event.new("command.received", data, self.clock))
-        self.respond(parsed, {"id": parsed.id, "status": "received"})
-        if self._command_handler is not None:
-            task = asyncio.ensure_future(self._command_handler(parsed))
-            self._handler_tasks.add(task)
-            task.add_done_callback(self._handler_done)
-
-    def _handler_done(self, task: asyncio.Task[None]) -> None:
-        self._handler_tasks.discard(task)
-        if task.cancelled():
-            return
-        error = task.exception()
-        if isinstance(error, EdgeAgentError):
-            log.error("the command handler failed: %s", error)
-        elif error is not None:
-            log.error("the command handler crashed", exc_info=error)
+        """Hand the message to the action intake, which owns everything from here to the journal."""
+        reply = self.reply_to(message.response_topic, message.correlation_data)
+        self._command_handler(message.payload, message.retain, reply)

@@ -3,8 +3,10 @@
 The only place in the agent (besides the collectors' helper-program runner) that starts
 a process. Layers, bottom up: :mod:`validate` (values), :mod:`schema` (the one action
 document), :mod:`templates` (argv filling), :mod:`profiles` (default argv per platform),
-:mod:`signing` (HMAC-signed MQTT commands), :mod:`planner` (may it run, as which argv),
-:mod:`process` (one program, bounded), :mod:`runner` (the journal-backed state machine).
+:mod:`signing` (HMAC-signed MQTT commands), :mod:`envelope` (an MQTT payload to a command),
+:mod:`intake` (the one door into the journal, for every source), :mod:`planner` (may it
+run, as which argv), :mod:`process` (one program, bounded), :mod:`runner` (the
+journal-backed state machine).
 See docs/actions.md.
 """
 

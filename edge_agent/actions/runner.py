@@ -17,9 +17,9 @@ REBOOT received in an earlier boot is rejected, and two reboots are at least
 ``pending_ttl`` expires; finished entries lose their payload after ``journal_retention``
 (the id stays, to refuse a replay); an operator's CANCEL stops one that waits or runs.
 Actions of one type run one at a time, in the order received; actions
-of different types run side by side. Vendors' actions arrive through the journal (the
-heartbeat engine records them and calls :meth:`ActionRunner.notify`); operators' through
-:meth:`ActionRunner.submit` / :meth:`ActionRunner.handle_mqtt_command`.
+of different types run side by side. Every action, a vendor's or an operator's, enters
+through the one intake (:class:`~edge_agent.actions.intake.ActionIntake`, this runner's
+:attr:`ActionRunner.intake`), which journals it and wakes the runner.
 """
 
 from __future__ import annotations
@@ -33,18 +33,23 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
-from edge_agent.actions import schema, signing
+from edge_agent.actions import schema
 from edge_agent.actions.desktop import DesktopFinder, NoDesktopSession
-from edge_agent.actions.intake import Intake, current_boot_id
+from edge_agent.actions.intake import (
+    CANCEL,
+    ActionIntake,
+    Answer,
+    Reply,
+    action_event,
+    current_boot_id,
+    type_key,
+)
 from edge_agent.actions.planner import Plan, Planner
 from edge_agent.actions.process import ProcessOutcome, run_program
 from edge_agent.actions.profiles import CommandTable
 from edge_agent.actions.validate import UrlPolicy
-from edge_agent.commands import MAX_NESTING
 from edge_agent.config import ActionsConfig
 from edge_agent.errors import ActionError, ActionRejected, ConfigError
-from edge_agent.jsonsafe import JsonTooDeep
-from edge_agent.jsonsafe import loads as load_json
 from edge_agent.model import Action, Clock, Event, format_utc
 from edge_agent.store import JournalEntry, Store
 
@@ -53,15 +58,12 @@ log = logging.getLogger(__name__)
 REPEAT_INTERVAL_S = 90.0
 # Telecom X gives MESSAGE `duration` without a unit; its platform is JavaScript, so: ms [INFERRED].
 DURATION_UNIT_S = 0.001
-MQTT_SOURCE = "mqtt"
-CANCEL = "CANCEL"
 # Where the runner keeps its own durable facts (the last reboot) in the store's vendor_state.
 STATE_NAMESPACE = "actions"
 FINISHED_STATES = ("succeeded", "failed", "rejected", "expired", "interrupted", "cancelled")
 PRUNE_EVERY_S = 3600.0
 PRUNE_BATCH = 500
 
-Reply = Callable[[dict[str, Any]], None]
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -117,6 +119,17 @@ class ActionRunner:
         except ActionRejected as exc:
             raise ConfigError([f"[actions]: {exc}"]) from exc
         self._replies: dict[str, Reply] = {}
+        self.intake = ActionIntake(
+            store,
+            config,
+            clock,
+            on_event,
+            device_id=device_id,
+            boot_id=self._boot_id,
+            wake=self.notify,
+            follow=self._replies.__setitem__,
+            cancel=self._cancel,
+        )
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._wake: Optional[asyncio.Event] = None
         self._locks: dict[str, asyncio.Lock] = {}
@@ -140,61 +153,11 @@ class ActionRunner:
         signed_required: bool = False,
         reply: Optional[Reply] = None,
     ) -> Optional[str]:
-        """Check and journal one action, and wake the runner; its id, or None if refused.
-
-        Refused here (an ``action.rejected`` event, nothing journalled): no id, a bad type
-        name, and with ``signed_required`` a missing or wrong signature or no expires_at;
-        not journalling them keeps a forger from using up the ids of real commands. An id
-        seen before is refused as a duplicate ("replayed" for signed commands). ``reply``
-        gets every state change of this action (the MQTT 5 response topic). ``on_event``
-        and ``reply`` are called on the caller's thread: call this where they may run.
-        """
-        if not isinstance(action_json, Mapping):
-            self._emit(None, None, source, "rejected", {"reason": "a command must be a JSON object"}, reply)
-            return None
-        raw_id, raw_type = action_json.get("id"), action_json.get("type")
-        try:
-            action_id = schema.action_id(raw_id)
-            if signed_required:
-                signing.verify(
-                    action_json,
-                    self._secret(),
-                    device_id=self._device_id,
-                    now=self._clock.now(),
-                    max_lifetime=self._config.max_command_lifetime,
-                )
-            action_type = schema.normalise_type(raw_type)
-        except ActionRejected as exc:
-            self._emit(_shown(raw_id), _shown(raw_type), source, "rejected", {"reason": str(exc)}, reply)
-            return None
-        payload = {key: value for key, value in action_json.items() if key != signing.SIGNATURE_KEY}
-        if action_type == CANCEL:
-            return self._cancel(action_id, source, payload, signed_required, reply)
-        with self._store.atomic():  # journalled and its action.received owed, or neither
-            intake = Intake(self._store, self._config, self._clock, self._boot_id)
-            outcome, refusal = intake.admit(action_id, source, action_type, payload)
-            recorded = outcome != "seen"
-            if outcome == "received":
-                received = self._owe(action_id, action_type, source, "received", {"signed": signed_required})
-            elif outcome == "rejected":
-                self._emit(action_id, action_type, source, "rejected", {"reason": refusal}, reply)
-        if outcome == "rejected":
-            return None
-        if not recorded:
-            seen = self._store.journal_get(action_id)
-            word = "replayed" if signed_required else "duplicate"
-            state = seen.state if seen else "known"
-            reason = f"{word}: action {action_id} was seen before ({state}); it does not run again"
-            self._emit(action_id, action_type, source, "rejected", {"reason": reason}, reply)
-            return None
-        if reply is not None:
-            self._replies[action_id] = reply
-            reply(received.to_json())
-        self.notify()
-        return action_id
+        """Hand one action document to the intake (:meth:`ActionIntake.submit`); its id, or None."""
+        return self.intake.submit(action_json, source, signed_required=signed_required, reply=reply)
 
     def _cancel(
-        self, cancel_id: str, source: str, payload: Mapping[str, Any], signed: bool, reply: Optional[Reply]
+        self, cancel_id: str, source: str, payload: Mapping[str, Any], signed: bool, answer: Answer
     ) -> Optional[str]:
         """``{"type": "CANCEL", "action_id": ...}``: an operator stops an action that waits or runs.
 
@@ -203,24 +166,26 @@ class ActionRunner:
         is nothing to cancel. A waiting action becomes ``cancelled``; a running one has its
         program killed and becomes ``cancelled`` when it has stopped; a MESSAGE that repeats
         stays ``succeeded`` (it was shown) and is not shown again. Only operators (MQTT)
-        can cancel: a vendor's CANCEL goes through the journal and ``[actions] allow``.
+        can cancel: a vendor's CANCEL goes through the journal and ``[actions] allow``. The
+        intake has checked the CANCEL itself (id, type, signature) and calls this.
         """
         try:
             target = schema.action_id(payload.get("action_id"))
         except ActionRejected as exc:
             reason = f"a CANCEL needs the action_id to cancel: {exc}"
-            self._emit(cancel_id, CANCEL, source, "rejected", {"reason": reason}, reply)
+            answer.tell(self._owe(cancel_id, CANCEL, source, "rejected", {"reason": reason}))
             return None
         with self._store.atomic():
             recorded = self._store.journal_record(cancel_id, source, CANCEL, dict(payload))
             if recorded:
-                received = self._owe(cancel_id, CANCEL, source, "received", {"signed": signed})
+                detail = {"signed": signed, "action": dict(payload)}
+                received = self._owe(cancel_id, CANCEL, source, "received", detail)
                 entry = self._store.journal_get(target)
                 state = entry.state if entry is not None else None
                 if entry is not None and state == "received":
                     reason = f"cancelled by {source} (command {cancel_id})"
                     self._store.journal_update(target, "cancelled", reason=reason, cancelled_by=cancel_id)
-                    self._owe(target, _lock_key(entry.type), entry.source, "cancelled", {"reason": reason})
+                    self._owe(target, type_key(entry.type), entry.source, "cancelled", {"reason": reason})
                 if state == "running" and target not in self._inflight:
                     state = "running elsewhere"  # not this process's to stop (recover() settles it)
                 if state == "succeeded" and target in self._repeats:
@@ -243,34 +208,17 @@ class ActionRunner:
         if not recorded:
             word = "replayed" if signed else "duplicate"
             reason = f"{word}: action {cancel_id} was seen before; it does not run again"
-            self._emit(cancel_id, CANCEL, source, "rejected", {"reason": reason}, reply)
+            answer.tell(self._owe(cancel_id, CANCEL, source, "rejected", {"reason": reason}))
             return None
         if state == "running":
             self._cancelling[target] = cancel_id
             self._inflight[target].cancel()
         elif state == "repeating":
             self._repeats[target].cancel()
-        if reply is not None:
-            reply(received.to_json())
-            reply(ended.to_json())
+        answer.tell(received)
+        if answer.later is not None:
+            answer.later(ended.to_json())
         return cancel_id
-
-    def handle_mqtt_command(self, payload: bytes, reply: Optional[Reply] = None) -> Optional[str]:
-        """An operator's command from ``<prefix>/<id>/cmd``: signed when ``mqtt_secret`` is set."""
-        try:
-            document = load_json(payload, max_depth=MAX_NESTING)
-            too_deep = False
-        except JsonTooDeep:
-            too_deep = True
-        except (UnicodeDecodeError, ValueError) as exc:
-            self._emit(None, None, MQTT_SOURCE, "rejected", {"reason": f"not a JSON command: {exc}"}, reply)
-            return None
-        if too_deep:
-            reason = f"not a command: JSON nested deeper than {MAX_NESTING} levels"
-            self._emit(None, None, MQTT_SOURCE, "rejected", {"reason": reason}, reply)
-            return None
-        signed = self._config.mqtt_secret is not None
-        return self.submit(document, MQTT_SOURCE, signed_required=signed, reply=reply)
 
     def notify(self) -> None:
         """Something new is in the journal: look now (callable from any thread)."""
@@ -385,7 +333,7 @@ class ActionRunner:
     # -- carrying one action out ----------------------------------------------------------
 
     async def _run_entry(self, entry: JournalEntry) -> None:
-        async with self._lock(_lock_key(entry.type)):
+        async with self._lock(type_key(entry.type)):
             current = self._store.journal_get(entry.action_id)
             if current is not None and current.state == "received":
                 await self._carry_out(current)
@@ -494,7 +442,7 @@ class ActionRunner:
     def _merge_pending_reboots(self, running: JournalEntry) -> None:
         """Settle every other waiting REBOOT: the reboot about to happen serves them too."""
         for other in self._store.journal_in_state("received", limit=1_000_000):
-            if other.action_id != running.action_id and _lock_key(other.type) == "REBOOT":
+            if other.action_id != running.action_id and type_key(other.type) == "REBOOT":
                 reason = f"merged: REBOOT {running.action_id} reboots the device for it too"
                 self._settle(other, "rejected", reason=reason, merged_into=running.action_id)
 
@@ -535,22 +483,8 @@ class ActionRunner:
         """
         with self._store.atomic():
             self._store.journal_update(entry.action_id, state, **detail)
-            event = self._owe(entry.action_id, _lock_key(entry.type), entry.source, state, detail)
+            event = self._owe(entry.action_id, type_key(entry.type), entry.source, state, detail)
         reply = self._replies.get(entry.action_id)
-        if reply is not None:
-            reply(event.to_json())
-
-    def _emit(
-        self,
-        action_id: Optional[str],
-        action_type: Optional[str],
-        source: str,
-        state: str,
-        detail: Mapping[str, Any],
-        reply: Optional[Reply] = None,
-    ) -> None:
-        """Owe the event of an action that is not journalled (a rejection) and answer ``reply``."""
-        event = self._owe(action_id, action_type, source, state, detail)
         if reply is not None:
             reply(event.to_json())
 
@@ -562,21 +496,10 @@ class ActionRunner:
         state: str,
         detail: Mapping[str, Any],
     ) -> Event:
-        """The ``action.<state>`` event, logged where it needs a look and owed to the events topic."""
-        data = {"action_id": action_id, "action_type": action_type, "source": source, "state": state}
-        data.update(detail)
-        event = Event.new("action.started" if state == "running" else f"action.{state}", data, self._clock)
-        if state == "rejected" or state == "failed":
-            log.warning(
-                "action %s (%s from %s) %s: %s", action_id, action_type, source, state, detail.get("reason")
-            )
+        """The ``action.<state>`` event (one shape: :func:`action_event`), owed to the events topic."""
+        event = action_event(action_id, action_type, source, state, detail, self._clock)
         self._on_event(event)
         return event
-
-    def _secret(self) -> str:
-        if self._config.mqtt_secret is None:
-            raise ActionRejected("signed commands are required, but [actions] mqtt_secret is not set")
-        return self._config.mqtt_secret.get_secret_value()
 
 
 def _document(entry: JournalEntry) -> dict[str, Any]:
@@ -584,13 +507,6 @@ def _document(entry: JournalEntry) -> dict[str, Any]:
     document = dict(entry.payload) if isinstance(entry.payload, Mapping) else {}
     document.update(id=entry.action_id, type=entry.type)
     return document
-
-
-def _lock_key(action_type: str) -> str:
-    try:
-        return schema.normalise_type(action_type)
-    except ActionRejected:
-        return action_type
 
 
 def _outcome_detail(outcome: ProcessOutcome, timeout: float) -> dict[str, Any]:
@@ -605,8 +521,3 @@ def _outcome_detail(outcome: ProcessOutcome, timeout: float) -> dict[str, Any]:
     elif outcome.exit_code != 0:
         detail["reason"] = f"exited with code {outcome.exit_code}"
     return detail
-
-
-def _shown(value: Any) -> Optional[str]:
-    """A refused id or type, as text short enough for an event."""
-    return None if value is None else str(value)[:128]

@@ -5,7 +5,8 @@ An action is a JSON object::
     {"id": "op-2024-0042", "type": "MESSAGE", "message": "Lunch at 12", "expires_at": "2030-01-01T12:00:00Z"}
 
 * ``id`` (string, required): unique per action; an id seen before never runs again;
-  1-256 letters, digits and ``_ . : @ + = -``, not starting with ``-``.
+  1-128 letters, digits and ``_ . : @ + = -``, not starting with ``-`` (the one id rule,
+  for every source; see :func:`action_id`).
 * ``type`` (string, required): what to do. Names are normalised by one rule, so every
   vendor's spelling lands on one type: upper case, with ``-`` and ``.`` turned into ``_``
   (Xyte's ``reboot`` is ``REBOOT``, ``dump`` is ``DUMP``, ``update_firmware`` is
@@ -34,7 +35,12 @@ from edge_agent.model import Action
 ENVELOPE_KEYS = frozenset({"id", "type", "expires_at", "signature", "parameters"})
 
 # Vendor ids are "<endpoint>:<digest>" or "<endpoint>:command:<uuid>"; none starts with "-".
-_ID = re.compile(r"[A-Za-z0-9_.:@+=][A-Za-z0-9_.:@+=-]{0,255}")
+MAX_ID_LENGTH = 128
+_ID = re.compile(r"[A-Za-z0-9_.:@+=][A-Za-z0-9_.:@+=-]{0,127}")  # 1 + 127 = MAX_ID_LENGTH
+ID_RULE = (
+    f'"id" must be a string of 1-{MAX_ID_LENGTH} characters from A-Z a-z 0-9 _ . : @ + = - '
+    '(not starting with "-")'
+)
 _TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 
 Check = Callable[[str, Any, UrlPolicy], Any]
@@ -85,14 +91,24 @@ def normalise_type(name: Any) -> str:
 
 
 def action_id(value: Any) -> str:
-    """An action's id: required, 1-256 letters, digits and ``_ . : @ + = -``, not starting with ``-``."""
-    if value is None or value == "":
-        raise ActionRejected("id: an action must carry an id (it is how a repeat is recognised)")
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
+    """An action's id, by the one rule for every source (MQTT commands and vendors' actions).
+
+    A string of 1-128 letters, digits and ``_ . : @ + = -``, not starting with ``-``: the
+    stricter of the two rules there were (the MQTT envelope's 128 characters, the runner's
+    character set), so an id is safe in a log line, an argv template and a topic alike.
+    Numbers are refused: ``7`` and ``"7"`` would otherwise be one id in the journal.
+    """
+    if value is None:
+        raise ActionRejected('the action has no "id" (it is how a repeat is recognised)')
     if not isinstance(value, str) or not _ID.fullmatch(value):
-        raise ActionRejected(f"id: {value!r} is not a valid action id")
+        raise ActionRejected(f"{ID_RULE}; got {_shown(value)}")
     return value
+
+
+def _shown(value: Any) -> str:
+    """A refused value, short enough for a reason."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def parse_expires_at(value: Any) -> datetime:

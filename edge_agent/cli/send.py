@@ -238,7 +238,12 @@ class ActionProgress:
     """The states of one action, read from its device's events and the MQTT 5 response topic.
 
     Each state is told once and in the order of an action's life, whichever of the two
-    topics brings it first: the agent sends every state on both.
+    topics brings it first. One shape is read: the ``action.<state>`` event of this
+    ``action_id``, which the agent's one intake sends for every state, refusals included.
+    Two more answers mean the same thing and are read as it: the receipt on the response
+    topic (``{"id", "status": "received"|"rejected"}``, the MQTT 5 answer when the events
+    topic is slow) and, from agents older than the one intake, a ``command.rejected``
+    that came without its ``action.rejected``.
     """
 
     def __init__(
@@ -274,14 +279,15 @@ class ActionProgress:
         return [self._line(state, body)]
 
     def _state_of(self, body: dict[str, Any]) -> Optional[str]:
+        """The state ``body`` tells of this action, or None; every answer is read as an action event."""
         event_type = body.get("type")
+        if event_type is None and body.get("status") in ("received", "rejected"):
+            # the receipt is the action's received/rejected, keyed by the command's id
+            event_type, body = f"action.{body['status']}", {"action_id": body.get("id")}
+        elif event_type in ("command.received", "command.rejected"):  # agents before the one intake
+            event_type, body = "action." + event_type.split(".")[1], {"action_id": body.get("command_id")}
         if isinstance(event_type, str) and event_type.startswith("action."):
             return event_type[len("action.") :] if body.get("action_id") == self.action_id else None
-        if event_type in ("command.received", "command.rejected"):
-            return event_type.split(".")[1] if body.get("command_id") == self.action_id else None
-        status = body.get("status")  # the MQTT 5 receipt: {"id", "status": "received" | "rejected"}
-        if event_type is None and body.get("id") == self.action_id and status in ("received", "rejected"):
-            return str(status)
         return None
 
     def _line(self, state: str, body: dict[str, Any]) -> str:

@@ -1,12 +1,11 @@
 """What an adapter may reach beyond its config: durable state, the action journal, events.
 
 :class:`StoreContext` is the real one, over the SQLite store: each endpoint's state lives
-in its own namespace (``heartbeat:<name>``), every action goes into the journal (which
-refuses an id it has seen, so a redelivered action is never queued twice) and is
-announced with an ``action.received`` event. A reply's actions are journalled in one
-transaction, at most ``[actions] max_per_reply`` of them: the rest are rejected with one
-event and one log line, so a 1 MiB reply of 34,000 REBOOTs costs one commit, not 34,000
-(each an fsync on the event loop) and an outbox flooded past its bound.
+in its own namespace (``heartbeat:<name>``), and every action goes through the one action
+intake (:class:`~edge_agent.actions.intake.ActionIntake`: the same validation, journal,
+caps and events as an operator's command; an id seen before is never queued twice). A
+reply's actions are journalled in one transaction, at most ``[actions] max_per_reply``
+of them: the rest are rejected with one event and one log line.
 :class:`MemoryContext` holds everything in memory for ``--dry-run``, which must leave no
 trace. An endpoint's backlog is the store's durable queue of the same name as its namespace.
 """
@@ -19,7 +18,7 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
-from edge_agent.actions.intake import Intake, current_boot_id
+from edge_agent.actions.intake import ActionIntake, current_boot_id
 from edge_agent.config import ActionsConfig
 from edge_agent.model import Action, Clock, Event
 from edge_agent.store import Store
@@ -46,16 +45,25 @@ class StoreContext:
         device_id: str = "",
         actions: Optional[ActionsConfig] = None,
         host_root: Optional[Union[str, Path]] = None,
+        intake: Optional[ActionIntake] = None,
     ) -> None:
         self.endpoint = endpoint
         self.clock = clock
         self.device_id = device_id
-        self._actions = actions if actions is not None else ActionsConfig()
-        self.max_actions_per_reply = self._actions.max_per_reply
-        self._boot_id = current_boot_id(host_root)
         self._store = store
         self._namespace = state_namespace(endpoint)
         self._on_event = on_event
+        if intake is None:  # no runner to wake (a preview, a test): its poll finds the journal
+            intake = ActionIntake(
+                store,
+                actions if actions is not None else ActionsConfig(),
+                clock,
+                on_event,
+                device_id=device_id,
+                boot_id=current_boot_id(host_root),
+            )
+        self._intake = intake
+        self.max_actions_per_reply = intake.max_per_reply
 
     def get(self, key: str, default: Any = None) -> Any:
         return self._store.get_state(self._namespace, key, default)
@@ -72,62 +80,15 @@ class StoreContext:
         return self.queue_actions([action])[0]
 
     def queue_actions(self, actions: Sequence[Action], *, over_limit: int = 0) -> list[bool]:
-        """Journal a reply's actions in one transaction, each with its event; which were queued.
+        """Hand a reply's actions to the one action intake; which were queued.
 
-        Only the first ``max_per_reply`` are looked at; they and ``over_limit`` more (that
-        the adapter did not even read) are rejected with one ``action.rejected`` event
-        carrying their ``count``, and one log line. An action the caps refuse is journalled
-        ``rejected`` (see :mod:`edge_agent.actions.intake`).
+        :meth:`ActionIntake.take_vendor_actions` validates them by the rule an operator's
+        command meets, journals them in one transaction with their events (the same
+        ``action.received`` / ``action.rejected`` shape as for MQTT), applies
+        ``max_per_reply`` (``over_limit`` more that the adapter did not even read count
+        too) and the caps, and wakes the runner.
         """
-        cap = self.max_actions_per_reply
-        taken = list(actions[:cap])
-        beyond = len(actions) - len(taken) + max(0, over_limit)
-        queued: list[bool] = []
-        tally: dict[str, int] = {"received": 0, "rejected": 0, "seen": 0}
-        first_refusal: Optional[str] = None
-        with self.atomic():  # journalled and their events owed, all or none
-            intake = Intake(self._store, self._actions, self.clock, self._boot_id)
-            for action in taken:
-                payload = action.to_json()
-                outcome, reason = intake.admit(action.id, action.source, action.type, payload)
-                tally[outcome] += 1
-                data = {"action_id": action.id, "action_type": action.type, "source": action.source}
-                if outcome == "received":
-                    self.emit("action.received", {**data, "action": payload})
-                elif outcome == "rejected":
-                    first_refusal = first_refusal or reason
-                    self.emit("action.rejected", {**data, "state": "rejected", "reason": reason})
-                queued.append(outcome == "received")
-            if beyond:
-                reason = (
-                    f"the reply carried more than [actions] max_per_reply = {cap} actions; "
-                    f"{beyond} more were not queued"
-                )
-                self.emit(
-                    "action.rejected",
-                    {
-                        "action_id": None,
-                        "action_type": None,
-                        "source": f"heartbeat:{self.endpoint}",
-                        "state": "rejected",
-                        "count": beyond,
-                        "reason": reason,
-                    },
-                )
-        if taken:
-            log.info(
-                "%s: %d action(s) queued, %d seen before, %d rejected%s",
-                self.endpoint,
-                tally["received"],
-                tally["seen"],
-                tally["rejected"],
-                f" (first: {first_refusal})" if first_refusal else "",
-            )
-        if beyond:
-            log.warning(
-                "%s: %d action(s) over [actions] max_per_reply = %d rejected", self.endpoint, beyond, cap
-            )
-        return queued
+        return self._intake.take_vendor_actions(actions, endpoint=self.endpoint, over_limit=over_limit)
 
     def action_state(self, action_id: str) -> Optional[tuple[str, dict[str, Any]]]:
         entry = self._store.journal_get(action_id)

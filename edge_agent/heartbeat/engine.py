@@ -35,6 +35,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
+from edge_agent.actions.intake import ActionIntake
 from edge_agent.config import Config, HeartbeatBase
 from edge_agent.errors import (
     ConfigError,
@@ -144,7 +145,9 @@ class HeartbeatEngine:
         *,
         sleep: Optional[Sleep] = None,
         liveness: Optional[Liveness] = None,
+        intake: Optional[ActionIntake] = None,
     ) -> None:
+        """``intake``: the action runner's (it wakes the runner); without it each endpoint has its own."""
         self._clock = clock
         self._liveness = liveness
         self._snapshot = snapshot
@@ -171,6 +174,7 @@ class HeartbeatEngine:
                 device_id=config.device.id,
                 actions=config.actions,
                 host_root=config.metrics.host_root,
+                intake=intake,
             )
             self.endpoints[name] = Endpoint(name, endpoint_config, cls(name, endpoint_config, context), clock)
 

@@ -3,7 +3,8 @@
     python runner_harness.py STORE BIN_DIR CONFIG_JSON [ACTION_JSON]
 
 Reports interrupted actions, submits ACTION_JSON (as an MQTT command) when given, runs
-everything waiting, and prints every event as one JSON line. The tests SIGKILL it (or
+everything waiting, and prints every ``action.*`` event as one JSON line (the intake's
+``command.*`` events are about the MQTT message, not the action's life). The tests SIGKILL it (or
 let a fake ``systemctl reboot`` do so) and start it again on the same store.
 """
 
@@ -22,6 +23,8 @@ from edge_agent.store import Store
 
 
 def print_event(event: Event) -> None:
+    if not event.type.startswith("action."):
+        return
     print(json.dumps(event.to_json()), flush=True)
 
 
@@ -34,7 +37,7 @@ async def main(store_path: str, bin_dir: str, config_json: str, action_json: str
     runner = ActionRunner(config, store, SystemClock(), print_event, device_id="pi-crash", env=env)
     runner.recover()
     if action_json:
-        runner.handle_mqtt_command(action_json.encode())
+        runner.intake.take_command(action_json.encode())
     await runner.drain()
     store.close()
 

@@ -40,9 +40,9 @@ def signed(device: str = "pi-lobby", **fields: object) -> bytes:
 
 def test_a_signed_command_runs_and_its_replay_is_rejected(device: Device) -> None:
     runner = signed_runner(device)
-    assert runner.handle_mqtt_command(signed()) == "op-1"
+    assert runner.intake.take_command(signed()) == "op-1"
     drain(runner)
-    assert runner.handle_mqtt_command(signed()) is None
+    assert runner.intake.take_command(signed()) is None
     drain(runner)
 
     assert device.calls() == [
@@ -69,14 +69,14 @@ def test_unsigned_forged_or_undated_commands_are_rejected_unrecorded(
     device: Device, tamper: Callable[[dict], dict], reason: str
 ) -> None:
     runner = signed_runner(device)
-    assert runner.handle_mqtt_command(json.dumps(tamper(json.loads(signed()))).encode()) is None
+    assert runner.intake.take_command(json.dumps(tamper(json.loads(signed()))).encode()) is None
     drain(runner)
 
     assert device.calls() == []
     event = device.last_event("op-1")
     assert event["type"] == "action.rejected" and event["reason"].startswith(reason)
     # Not journalled: the forger did not use up the id, so the real command still runs.
-    assert runner.handle_mqtt_command(signed()) == "op-1"
+    assert runner.intake.take_command(signed()) == "op-1"
     drain(runner)
     assert len(device.calls()) == 1
 
@@ -85,14 +85,14 @@ def test_a_missing_expiry_cannot_be_signed_around(device: Device) -> None:
     runner = signed_runner(device)
     body = command()
     body["signature"] = signature_for(body, SECRET)
-    assert runner.handle_mqtt_command(json.dumps(body).encode()) is None
+    assert runner.intake.take_command(json.dumps(body).encode()) is None
     assert device.last_event("op-1")["reason"].startswith("missing expires_at")
 
 
 def test_a_signed_command_that_arrives_too_late_is_expired(device: Device) -> None:
     runner = signed_runner(device)
     late = sign(command(), SECRET, expires_at=device.clock.now() - timedelta(seconds=1), device="pi-lobby")
-    assert runner.handle_mqtt_command(json.dumps(late).encode()) == "op-1"
+    assert runner.intake.take_command(json.dumps(late).encode()) == "op-1"
     drain(runner)
 
     assert device.calls() == []
@@ -103,10 +103,10 @@ def test_a_signed_command_that_arrives_too_late_is_expired(device: Device) -> No
 def test_without_a_secret_unsigned_commands_run_but_still_need_an_id(device: Device) -> None:
     device.program("logger")
     runner = device.runner()
-    assert runner.handle_mqtt_command(json.dumps(command()).encode()) == "op-1"
-    assert runner.handle_mqtt_command(b'{"type": "MESSAGE", "message": "who am I"}') is None
-    assert runner.handle_mqtt_command(b"not json at all") is None
-    assert runner.handle_mqtt_command(b'["MESSAGE"]') is None
+    assert runner.intake.take_command(json.dumps(command()).encode()) == "op-1"
+    assert runner.intake.take_command(b'{"type": "MESSAGE", "message": "who am I"}') is None
+    assert runner.intake.take_command(b"not json at all") is None
+    assert runner.intake.take_command(b'["MESSAGE"]') is None
     drain(runner)
 
     assert len(device.calls()) == 1
@@ -140,7 +140,7 @@ def test_edge_agent_sign_output_is_accepted(device: Device, tmp_path: Path) -> N
         check=True,
     )
     runner = signed_runner(now_device(device))
-    action_id = runner.handle_mqtt_command(done.stdout.strip().encode())
+    action_id = runner.intake.take_command(done.stdout.strip().encode())
     drain(runner)
 
     assert action_id is not None and device.state(action_id) == "succeeded"
@@ -193,7 +193,7 @@ def test_the_documented_shell_recipe_signs_commands_the_agent_accepts(device: De
         check=True,
     )
     runner = signed_runner(now_device(device))
-    assert runner.handle_mqtt_command(done.stdout.strip().encode()) == "sh-1"
+    assert runner.intake.take_command(done.stdout.strip().encode()) == "sh-1"
     drain(runner)
 
     assert device.state("sh-1") == "succeeded"
@@ -207,19 +207,19 @@ def test_a_command_signed_for_another_device_does_not_run_here(device: Device) -
     runner = signed_runner(device)  # this device is pi-lobby
     body = {**command(), "device": "pi-kitchen", "expires_at": "2030-01-01T12:05:00Z"}
     body["signature"] = signature_for(body, SECRET)
-    assert runner.handle_mqtt_command(json.dumps(body).encode()) is None
+    assert runner.intake.take_command(json.dumps(body).encode()) is None
     drain(runner)
 
     assert device.calls() == []
     assert device.last_event("op-1")["reason"].startswith("wrong device")
-    assert runner.handle_mqtt_command(signed(device="pi-lobby")) == "op-1"  # not journalled: it still runs
+    assert runner.intake.take_command(signed(device="pi-lobby")) == "op-1"  # not journalled: it still runs
 
 
 def test_a_command_signed_the_old_way_is_rejected_with_a_reason_that_says_to_re_sign(device: Device) -> None:
     runner = signed_runner(device)
     old_way = {**command(), "expires_at": "2030-01-01T12:05:00Z"}  # a valid MAC, but no device in it
     old_way["signature"] = signature_for(old_way, SECRET)
-    assert runner.handle_mqtt_command(json.dumps(old_way).encode()) is None
+    assert runner.intake.take_command(json.dumps(old_way).encode()) is None
     drain(runner)
 
     assert device.calls() == []
@@ -238,7 +238,7 @@ def test_a_command_signed_the_old_way_is_rejected_with_a_reason_that_says_to_re_
 )
 def test_a_signed_commands_lifetime_is_capped(device: Device, expires_at: str, runs: bool) -> None:
     runner = signed_runner(device)
-    accepted = runner.handle_mqtt_command(signed(expires_at=expires_at))
+    accepted = runner.intake.take_command(signed(expires_at=expires_at))
     drain(runner)
 
     assert (accepted == "op-1") is runs
@@ -250,9 +250,9 @@ def test_a_signed_commands_lifetime_is_capped(device: Device, expires_at: str, r
 def test_the_lifetime_cap_is_configurable(device: Device) -> None:
     device.program("logger")
     runner = device.runner(mqtt_secret=SECRET, max_command_lifetime=600)
-    assert runner.handle_mqtt_command(signed(expires_at="2030-01-01T12:11:00Z")) is None
+    assert runner.intake.take_command(signed(expires_at="2030-01-01T12:11:00Z")) is None
     assert "max_command_lifetime (600 s)" in device.last_event("op-1")["reason"]
-    assert runner.handle_mqtt_command(signed(expires_at="2030-01-01T12:09:00Z")) == "op-1"
+    assert runner.intake.take_command(signed(expires_at="2030-01-01T12:09:00Z")) == "op-1"
 
 
 def test_edge_agent_sign_needs_the_device_and_signs_for_it_only(device: Device, tmp_path: Path) -> None:
@@ -269,5 +269,5 @@ def test_edge_agent_sign_needs_the_device_and_signs_for_it_only(device: Device, 
     assert elsewhere.returncode == 0, elsewhere.stderr
     assert json.loads(elsewhere.stdout)["device"] == "pi-kitchen"
     runner = signed_runner(now_device(device))
-    assert runner.handle_mqtt_command(elsewhere.stdout.strip().encode()) is None
+    assert runner.intake.take_command(elsewhere.stdout.strip().encode()) is None
     assert device.last_event("cli-1")["reason"].startswith("wrong device")

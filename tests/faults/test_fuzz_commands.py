@@ -1,8 +1,9 @@
 """Fuzzing the MQTT command path: whatever arrives on ``<prefix>/<id>/cmd`` is answered, never a crash.
 
-The path a message takes in the agent is ``parse_command`` (shape), then the action
-runner's ``submit`` (id, type, signature with ``mqtt_secret``, journal), or, for the
-runner's own entry point, ``handle_mqtt_command`` (bytes to journal). Every example goes
+The path a message takes in the agent is the one action intake's ``take_command`` (bytes
+to journal: ``parse_command`` for the shape, then id, type, signature with
+``mqtt_secret``, journal); ``submit`` is its entry point for a decoded document. Every
+example goes
 through the real functions over a real store file; what is checked is what an operator
 would see: a rejection with a reason, or an ``action.received`` event, and for every
 event a JSON body the broker can carry.
@@ -125,8 +126,14 @@ def make_runner(tmp_path: Path, operator: Operator, *, secret: Optional[str]) ->
 
 
 def check_outcome(operator: Operator, before: int, accepted: Optional[str]) -> None:
-    """One submission: accepted with a received event, or rejected with a reason; nothing else."""
-    new = operator.events[before:]
+    """One submission: accepted with a received event, or rejected with a reason; nothing else.
+
+    A raw MQTT command also gets its one ``command.received`` or ``command.rejected``
+    (the events about the message), which the intake owes beside the action's.
+    """
+    new = [event for event in operator.events[before:] if not event["type"].startswith("command.")]
+    commands = [event for event in operator.events[before:] if event["type"].startswith("command.")]
+    assert len(commands) <= 1, commands
     assert len(new) == 1, new
     event = new[0]
     if accepted is None:
@@ -146,7 +153,7 @@ def test_any_payload_on_the_command_topic_is_a_command_or_a_rejection_with_a_rea
     def one(payload: bytes, retained: bool) -> None:
         for runner in (open_runner, signed_runner):  # the runner's own entry point, bytes in
             before = len(operator.events)
-            accepted = runner.handle_mqtt_command(payload, operator.reply)
+            accepted = runner.intake.take_command(payload, reply=operator.reply)
             check_outcome(operator, before, accepted)
             assert accepted is None or runner is open_runner
         parsed = parse_command(payload, retained=retained, response_topic="r/1", correlation_data=b"c")
@@ -178,18 +185,18 @@ def test_the_runner_entry_point_takes_any_bytes_and_runs_a_signed_command_once(t
     @given(payload=payloads, body=command_like, sign_it=st.booleans())
     def one(payload: bytes, body: dict[str, Any], sign_it: bool) -> None:
         before = len(operator.events)
-        check_outcome(operator, before, runner.handle_mqtt_command(payload, operator.reply))
+        check_outcome(operator, before, runner.intake.take_command(payload, reply=operator.reply))
 
         document = sign({**body, "device": "fuzz-1"}, SECRET, expires_at=EXPIRES) if sign_it else body
         before = len(operator.events)
-        accepted = runner.handle_mqtt_command(json.dumps(document).encode(), operator.reply)
+        accepted = runner.intake.take_command(json.dumps(document).encode(), reply=operator.reply)
         check_outcome(operator, before, accepted)
         if accepted is not None:
             assert sign_it, "an unsigned command must never be accepted when mqtt_secret is set"
             assert accepted not in seen_ids, "an id is accepted once"
             seen_ids.add(accepted)
             before = len(operator.events)
-            assert runner.handle_mqtt_command(json.dumps(document).encode(), operator.reply) is None
+            assert runner.intake.take_command(json.dumps(document).encode(), reply=operator.reply) is None
             assert "replayed" in operator.events[before]["reason"]
 
     try:

@@ -443,12 +443,12 @@ def test_pending_actions_are_capped_per_type_and_per_source(device: Device) -> N
     device.program("logger")
     runner = device.runner(max_pending_per_type=20, max_pending_per_source=30)
     for number in range(200):  # 5,000 in the field: 28 hours of video
-        runner.handle_mqtt_command(
+        runner.intake.take_command(
             json.dumps({"id": f"v-{number}", "type": "VIDEO", "video": f"https://cdn.example.com/{number}.mp4"})
             .encode()
         )  # fmt: skip
     for number in range(20):
-        runner.handle_mqtt_command(
+        runner.intake.take_command(
             json.dumps({"id": f"m-{number}", "type": "MESSAGE", "message": "hi"}).encode()
         )
 
@@ -483,7 +483,7 @@ def test_an_operator_cancels_a_waiting_and_a_running_action(tmp_path: Path, devi
     answers: list[dict[str, Any]] = []
 
     def command(body: dict[str, Any]) -> Optional[str]:
-        return runner.handle_mqtt_command(json.dumps(body).encode(), reply=answers.append)
+        return runner.submit(body, "mqtt", reply=answers.append)  # every state as its event
 
     async def scenario() -> None:
         stop = asyncio.Event()
@@ -545,7 +545,7 @@ def test_an_operator_stops_a_repeating_message(device: Device) -> None:
         nineties[0].set()
         while len(nineties) < 2:  # shown again, waiting 90 s more
             await asyncio.sleep(0.01)
-        runner.handle_mqtt_command(json.dumps({"id": "c-1", "type": "CANCEL", "action_id": "m-1"}).encode())
+        runner.intake.take_command(json.dumps({"id": "c-1", "type": "CANCEL", "action_id": "m-1"}).encode())
         nineties[1].set()  # would show it a third time, had the CANCEL not stopped it
         await showing  # every action and repeat is over
 
