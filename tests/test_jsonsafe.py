@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from edge_agent.commands import MAX_NESTING, RejectedCommand, parse_command
+from edge_agent.actions.envelope import MAX_NESTING, RejectedCommand, parse_command
 from edge_agent.jsonsafe import (
     PUBLISH_MAX_DEPTH,
     JsonTooDeep,

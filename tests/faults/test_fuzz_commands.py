@@ -21,7 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edge_agent.actions import ActionRunner, sign
-from edge_agent.commands import Command, RejectedCommand, parse_command
+from edge_agent.actions.envelope import Command, RejectedCommand, parse_command
 from edge_agent.config import ActionsConfig
 from edge_agent.model import Event, SystemClock
 from edge_agent.store import Store

@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_agent.commands import Command, RejectedCommand, parse_command
+from edge_agent.actions.envelope import Command, RejectedCommand, parse_command
 from edge_agent.ha_discovery import discovery_messages
 from edge_agent.loops import ReconnectBackoff
 from edge_agent.topics import LEVEL_MAX_CHARS, Topics, topic_level, topic_levels
