@@ -10,8 +10,8 @@ import pytest
 from vendor_helpers import HARDWARE_KEY, TOKEN, FakeClock, Harness, sample_snapshot, write_config
 
 from edge_agent.simulators.base import SimulatorServer
-from edge_agent.simulators.telecomx import TelecomXSimulator
-from edge_agent.simulators.xyte import XyteSimulator
+from edge_agent.vendors.telecomx.simulator import TelecomXSimulator
+from edge_agent.vendors.xyte.simulator import XyteSimulator
 
 
 @pytest.fixture

@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Optional
 
-from edge_agent.simulators.aibox_time import format_ack_time, parse_event_time
 from edge_agent.simulators.base import SimClock, SimRequest, SimResponse
+from edge_agent.vendors.aibox.simulator_time import format_ack_time, parse_event_time
 
 ERROR_OK = 0
 ERROR_INVALID_FIELD = 1  # [INFERRED] a required field is missing or malformed
