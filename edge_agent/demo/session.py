@@ -140,8 +140,7 @@ def _plan(world: DemoWorld, base: str, options: DemoOptions) -> list[str]:
     ]
     for vendor, endpoint in ENDPOINTS.items():
         line = f"  {vendor:<10} {world.url(vendor):<24} [heartbeats.{endpoint}]"
-        if vendor == "yeastar":
-            line += f"; PBX report listener 127.0.0.1:{world.report_port}"
+        line += world.demo_note(vendor)
         lines.append(line)
     lines.append(f"  folder     {world.workdir} (store, action log; removed at the end)")
     if options.duration:
