@@ -74,6 +74,7 @@ VENDORS: Mapping[str, VendorSpec] = MappingProxyType({spec.name: spec for spec i
     vendor("aibox", "AiBoxConfig", "AiBoxAdapter", hooks="AiBoxHooks"),
     vendor("yeastar", "YeastarConfig", "YeastarAdapter", hooks="YeastarHooks"),
     vendor("pubnub", "PubNubConfig", "PubNubAdapter"),
+    vendor("healthchecks", "HealthchecksConfig", "HealthchecksAdapter"),
 )})
 # fmt: on
 
