@@ -75,6 +75,7 @@ VENDORS: Mapping[str, VendorSpec] = MappingProxyType({spec.name: spec for spec i
     vendor("yeastar", "YeastarConfig", "YeastarAdapter", hooks="YeastarHooks"),
     vendor("pubnub", "PubNubConfig", "PubNubAdapter"),
     vendor("healthchecks", "HealthchecksConfig", "HealthchecksAdapter"),
+    vendor("uptimekuma", "UptimeKumaConfig", "UptimeKumaAdapter"),
 )})
 # fmt: on
 

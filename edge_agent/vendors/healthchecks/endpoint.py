@@ -7,12 +7,19 @@ from typing import Any
 
 from edge_agent.vendors.place import Place
 
-ENDPOINT_NAME = "healthchecks"
+ENDPOINT_NAME = "cron"
 
 
 def endpoint_table(url: str, credentials: Mapping[str, str], place: Place) -> dict[str, Any]:
-    """``[heartbeats.healthchecks]``: the demo check by its UUID."""
-    return {"vendor": "healthchecks", "url": url, "uuid": credentials["uuid"], "interval": 15, "timeout": 3}
+    """``[heartbeats.cron]``: the demo check by its UUID."""
+    return {
+        "vendor": "healthchecks",
+        "url": url,
+        "uuid": credentials["uuid"],
+        "on_stop": "log",
+        "interval": 15,
+        "timeout": 3,
+    }
 
 
 def demo_fact(app: Any, credentials: Mapping[str, str], place: Place) -> str:
