@@ -91,3 +91,30 @@ def test_nothing_starts_a_shell() -> None:
         text = path.read_text()
         for forbidden in ("shell=True", "os.system(", "os.popen(", "create_subprocess_shell"):
             assert forbidden not in text, f"{path.relative_to(PACKAGE)} uses {forbidden}"
+
+
+@pytest.mark.parametrize("place", ["assembly.py", "topics.py", "collectors", "actions"])
+def test_the_core_names_no_vendor(place: str) -> None:
+    """A vendor's side service is its registry hook: the core never tests for a vendor by name."""
+    from edge_agent.vendors.registry import VENDORS
+
+    paths = [PACKAGE / place] if place.endswith(".py") else sorted((PACKAGE / place).rglob("*.py"))
+    for path in paths:
+        tree = ast.parse(path.read_text(), filename=str(path))
+        named = {
+            node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and node.value in VENDORS
+        }
+        imported = {
+            name
+            for name in imports_of(path)
+            if name.startswith("edge_agent.vendors.") and name.split(".")[2] in VENDORS
+        }
+        identifiers = {
+            node.id if isinstance(node, ast.Name) else node.attr
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Name, ast.Attribute))
+        }
+        by_identifier = {name for name in VENDORS for ident in identifiers if name in ident.lower()}
+        assert not (named | imported | by_identifier), (
+            f"{path.relative_to(PACKAGE)} names {named | imported | by_identifier}"
+        )

@@ -134,7 +134,7 @@ def _plan(world: DemoWorld, base: str, options: DemoOptions) -> list[str]:
     broker = world.broker
     kind = "embedded in the agent (amqtt)" if broker.embedded else "external (--broker)"
     lines = [
-        "edge-agent demo: the real agent, five vendor simulators and an MQTT broker, on this machine",
+        "edge-agent demo: the real agent, every vendor simulator and an MQTT broker, on this machine",
         f"  broker     {broker} {kind}",
         f"  watch it   mosquitto_sub -h {broker.host} -p {broker.port} -t '{base}/#' -v",
     ]
