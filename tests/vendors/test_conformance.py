@@ -7,6 +7,7 @@ registry line alone; it passes them or it is not done (docs/adding-a-vendor.md).
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
 import json
@@ -176,3 +177,24 @@ def test_the_final_beat_never_registers(bench: Bench) -> None:
     with contextlib.suppress(VendorError):
         bench.beat(adapter, final=True)
     assert bench.state() == {}, f"{bench.vendor}: the final beat left state behind: {bench.state()}"
+
+
+HAND_WRITTEN_WORLDS = [
+    "tests/e2e/e2e_world.py",
+    "tests/faults/test_fuzz_vendor_replies.py",
+    "bench/agent_rig.py",
+]
+
+
+@pytest.mark.parametrize("path", HAND_WRITTEN_WORLDS)
+def test_the_worlds_still_written_by_hand_name_only_registered_vendors(path: str) -> None:
+    """The tuned worlds (see docs/adding-a-vendor.md) list vendors by hand: each must be registered."""
+    tree = ast.parse((PACKAGE.parent / path).read_text())
+    (listed,) = [
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "VENDORS" for t in node.targets)
+    ]
+    assert listed and set(listed) <= set(VENDORS), (
+        f"{path}: {sorted(set(listed) - set(VENDORS))} not registered"
+    )

@@ -22,7 +22,7 @@ import re
 import threading
 import uuid as uuidlib
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Union
 
 from edge_agent.simulators.base import SimClock, SimRequest, SimResponse
 
@@ -116,7 +116,7 @@ class HealthchecksSimulator:
             check.pings.append(Ping(kind, body, request.method, now))
         return _text(201, "Created") if created else _text(200, "OK")
 
-    def _find(self, parts: list[str], create: bool) -> object:
+    def _find(self, parts: list[str], create: bool) -> Union[SimResponse, tuple[Check, str, bool]]:
         if parts and UUID.match(parts[0]):
             check_parts, rest = parts[:1], parts[1:]
         elif len(parts) >= 2 and SLUG.match(parts[1]):
