@@ -25,7 +25,7 @@ def adapter_class(vendor: str) -> type[VendorAdapter]:
     try:
         spec = VENDORS[vendor]
     except KeyError:
-        known = ", ".join(sorted(VENDORS))
+        known = ", ".join(VENDORS)  # registry order, as the config's own message
         raise ConfigError([f"no adapter for vendor {vendor!r}; this build knows {known}"]) from None
     return spec.adapter_class()  # type: ignore[no-any-return]
 
