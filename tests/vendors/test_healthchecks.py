@@ -147,6 +147,7 @@ def test_the_log_is_capped_at_100_kb(hc: Any, tmp_path: Path) -> None:
     store.close()
     (request,) = server.requests
     assert 90_000 < len(request.body) <= BODY_LIMIT
+    assert _headers(f"{server.url}/{check.uuid}/log")["Ping-Body-Limit"] == str(BODY_LIMIT)
 
 
 def test_the_preview_masks_the_uuid(tmp_path: Path) -> None:
@@ -171,6 +172,11 @@ def test_the_preview_masks_the_uuid(tmp_path: Path) -> None:
 def test_a_wrong_check_address_is_a_config_error(tmp_path: Path, table: str, reason: str) -> None:
     with pytest.raises(ConfigError, match=reason):
         parse_config(f'[heartbeats.cron]\nvendor = "healthchecks"\n{table}\n', tmp_path / "edge-agent.toml")
+
+
+def _headers(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.headers
 
 
 def _status(url: str, method: str = "GET") -> tuple[int, str]:

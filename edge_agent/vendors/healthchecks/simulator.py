@@ -9,7 +9,7 @@ What it enforces (https://healthchecks.io/docs/http_api/):
 * an unknown check is ``404 not found``; a slug two checks share is ``409 ambiguous slug``;
   a slug URL with ``?create=1`` creates a missing check (``201 Created``);
 * more than 5 pings to one check in a minute: ``429 rate limited``, the ping ignored;
-* a good ping is ``200 OK``, body ``OK``.
+* a good ping is ``200 OK``, body ``OK``, with a ``Ping-Body-Limit: 100000`` header.
 
 ``legacy_bodies = True`` answers the older way instead: ``200`` with ``OK (not found)`` /
 ``OK (rate limited)``, which a client must not take for success. Test hooks: :meth:`add_check`,
@@ -157,7 +157,8 @@ class HealthchecksSimulator:
 
 
 def _text(status: int, text: str) -> SimResponse:
-    return SimResponse(status, text.encode("utf-8"), {"Content-Type": "text/plain; charset=utf-8"})
+    headers = {"Content-Type": "text/plain; charset=utf-8", "Ping-Body-Limit": str(BODY_LIMIT)}
+    return SimResponse(status, text.encode("utf-8"), headers)
 
 
 # ---------------------------------------------------------------- registry convention
