@@ -17,8 +17,9 @@ import sys
 import threading
 from typing import Any
 
-from edge_agent.simulators import pubnub, telecomx
 from edge_agent.simulators.base import SimApp, SimRequest, SimResponse, SimulatorServer
+from edge_agent.vendors.pubnub import simulator as pubnub
+from edge_agent.vendors.telecomx import simulator as telecomx
 
 
 def telecomx_token(index: int) -> str:

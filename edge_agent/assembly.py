@@ -8,9 +8,10 @@ The parts do not know each other; this module is the one place that connects the
 * every action, a vendor reply's or an operator's command from ``<prefix>/<id>/cmd``,
   enters through the runner's one intake (which journals it and wakes the runner); the
   raw command and its MQTT 5 response topic go there as they arrived;
-* an AI-box strategy is mirrored retained; a PBX report is owed to ``<prefix>/<id>/pbx/<name>``;
+* a vendor's side services (its registry hooks: the PBX report listener, the retained
+  AI-box strategy) get a :class:`EndpointHookContext` and see their endpoint's events;
 * every loop beats the agent's liveness (the systemd watchdog's judge), and the services
-  whose loops live elsewhere (the action runner, each PBX report listener) run supervised:
+  whose loops live elsewhere (the action runner, each vendor side service) run supervised:
   a failure is a ``loop.error`` event and a restart after a capped backoff, never the end.
 """
 
@@ -18,18 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any, Optional
-from urllib.parse import urlsplit
 
 from edge_agent.actions import ActionRunner
 from edge_agent.agent import Agent
-from edge_agent.config import Config, TelecomXConfig, YeastarConfig
+from edge_agent.config import Config
 from edge_agent.heartbeat import HeartbeatEngine
 from edge_agent.heartbeat.context import state_namespace
-from edge_agent.jsonsafe import dumps_checked
 from edge_agent.loops import Supervised
 from edge_agent.model import Clock, Event
-from edge_agent.report_listener import ReportListener
+from edge_agent.vendors.registry import VENDORS
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def build_agent(config: Config, *, clock: Optional[Clock] = None) -> Agent:
         agent.publish_event,
         device_id=config.device.id,
         platform=None if config.metrics.platform == "auto" else config.metrics.platform,
-        token_for=_telecomx_tokens(config).get,
+        token_for=_action_tokens(config).get,
         host_root=config.metrics.host_root,
     )
     agent.add_service(_supervised(agent, "action-runner", runner))
@@ -53,10 +53,13 @@ def build_agent(config: Config, *, clock: Optional[Clock] = None) -> Agent:
         lambda payload, retained, reply: runner.intake.take_command(payload, retained=retained, reply=reply)
     )
 
+    hooks = _hooks(agent, config)
+
     def on_vendor_event(event: Event) -> None:
         agent.publish_event(event)
-        if event.type == "aibox.strategy":
-            _mirror_strategy(agent, str(event.data.get("endpoint")), event.data.get("strategy"))
+        hooked = hooks.get(str(event.data.get("endpoint")))
+        if hooked is not None:
+            hooked[0].on_event(hooked[1], config.heartbeats[hooked[1].name], event)
 
     engine = HeartbeatEngine(
         config,
@@ -69,14 +72,49 @@ def build_agent(config: Config, *, clock: Optional[Clock] = None) -> Agent:
         intake=runner.intake,  # a vendor's action enters where an operator's does, and wakes the runner
     )
     agent.add_service(AfterFirstSnapshot(agent, engine, config.metrics.interval))
-    for name, endpoint in config.heartbeats.items():
-        if endpoint.enabled and endpoint.vendor == "aibox":
-            _mirror_strategy(agent, name, agent.store.get_state(state_namespace(name), "strategy"))
-        if endpoint.enabled and isinstance(endpoint, YeastarConfig):
-            agent.add_service(
-                _supervised(agent, f"report-listener:{name}", _report_listener(agent, name, endpoint))
-            )
+    for name, (hook, context) in hooks.items():
+        endpoint = config.heartbeats[name]
+        hook.on_start(context, endpoint)
+        for kind, service in hook.services(context, endpoint):
+            agent.add_service(_supervised(agent, f"{kind}:{name}", service))
     return agent
+
+
+def _hooks(agent: Agent, config: Config) -> dict[str, tuple[Any, EndpointHookContext]]:
+    """endpoint name -> (its vendor's hooks, their context), for enabled endpoints that have hooks."""
+    hooks = {}
+    for name, endpoint in config.heartbeats.items():
+        hook = VENDORS[endpoint.vendor].hooks_object() if endpoint.enabled else None
+        if hook is not None:
+            hooks[name] = (hook, EndpointHookContext(agent, name))
+    return hooks
+
+
+@dataclass
+class EndpointHookContext:
+    """What a vendor hook may use of the agent, for one endpoint (see ``vendors/hooks.py``)."""
+
+    agent: Agent
+    name: str
+
+    @property
+    def clock(self) -> Clock:
+        return self.agent.clock
+
+    def topic(self, *parts: str) -> str:
+        return self.agent.topics.below(*parts)
+
+    def publish_owed(self, topic: str, payload: bytes) -> None:
+        self.agent.publish_owed(topic, payload)
+
+    def set_retained(self, topic: str, payload: bytes) -> None:
+        self.agent.set_retained(topic, payload)
+
+    def emit(self, event_type: str, data: dict[str, Any]) -> Event:
+        return self.agent.emit(event_type, data)
+
+    def get_state(self, key: str) -> Any:
+        return self.agent.store.get_state(state_namespace(self.name), key)
 
 
 def _supervised(agent: Agent, name: str, service: Any) -> Supervised:
@@ -100,42 +138,7 @@ class AfterFirstSnapshot:
         await self._service.shutdown()
 
 
-def _telecomx_tokens(config: Config) -> dict[str, str]:
-    """The session token of each Telecom X endpoint, for START_APP's ``includeToken``."""
-    return {
-        f"heartbeat:{name}": endpoint.token.get_secret_value()
-        for name, endpoint in config.heartbeats.items()
-        if isinstance(endpoint, TelecomXConfig)
-    }
-
-
-def _mirror_strategy(agent: Agent, endpoint: str, strategy: Any) -> None:
-    if not isinstance(strategy, dict):
-        return
-    try:
-        payload = dumps_checked(strategy)  # retained: a too-deep one would be handed to every subscriber
-    except ValueError as exc:
-        log.warning("%s: strategy not mirrored: %s", endpoint, exc)
-        return
-    agent.set_retained(agent.topics.aibox_strategy(endpoint), payload.encode("utf-8"))
-
-
-def _report_listener(agent: Agent, name: str, endpoint: YeastarConfig) -> ReportListener:
-    def on_report(endpoint_name: str, report: dict[str, Any]) -> None:
-        # Both writes are durable before the listener answers 200; a StoreError makes it
-        # answer 503 so the PBX sends the report again. A report nested too deep to be
-        # re-published is a ValueError here (400): checked before anything is owed.
-        payload = dumps_checked(report).encode("utf-8")
-        agent.publish_owed(agent.topics.pbx_reports(endpoint_name), payload)
-        agent.emit("pbx.report", {"endpoint": endpoint_name, "report": report})
-
-    return ReportListener(
-        endpoint.report_bind or endpoint.report_ip,
-        endpoint.report_port,
-        on_report,
-        name,
-        agent.clock,
-        allow=endpoint.report_allow,
-        pbx_host=urlsplit(endpoint.url).hostname,
-        max_per_source=endpoint.report_max_per_source,
-    )
+def _action_tokens(config: Config) -> dict[str, str]:
+    """The session token of each endpoint that has one, for an action's ``includeToken``."""
+    tokens = {f"heartbeat:{name}": endpoint.action_token() for name, endpoint in config.heartbeats.items()}
+    return {source: token for source, token in tokens.items() if token is not None}

@@ -81,13 +81,9 @@ class Topics:
         """Retained JSON of the last outcome of heartbeat endpoint ``name``."""
         return f"{self.base}/heartbeat/{name}"
 
-    def pbx_reports(self, name: str) -> str:
-        """QoS 1, through the outbox: each event report the PBX of endpoint ``name`` pushed."""
-        return f"{self.base}/pbx/{name}"
-
-    def aibox_strategy(self, name: str) -> str:
-        """Retained JSON: the detection strategy the AI-box platform of endpoint ``name`` set."""
-        return f"{self.base}/aibox/{name}/strategy"
+    def below(self, *parts: str) -> str:
+        """``<base>/<parts...>``: a topic a vendor's side service owns (its ``hooks.py`` says which)."""
+        return "/".join([self.base, *parts])
 
     @property
     def home_assistant_status(self) -> str:

@@ -50,14 +50,24 @@ def test_each_library_is_imported_in_one_place(library: str) -> None:
     assert importers <= ONE_HOME[library], f"{library} imported by {sorted(importers - ONE_HOME[library])}"
 
 
-def test_simulators_import_nothing_from_the_agent() -> None:
-    for path in (PACKAGE / "simulators").glob("*.py"):
+def simulator_modules() -> list[Path]:
+    """The shared simulator package and each vendor folder's ``simulator*.py``."""
+    return sorted([*(PACKAGE / "simulators").glob("*.py"), *(PACKAGE / "vendors").glob("*/simulator*.py")])
+
+
+def test_a_vendors_simulator_imports_nothing_from_the_agent() -> None:
+    """Only the shared simulator base and the same vendor's own ``simulator*`` modules."""
+    assert len(simulator_modules()) > 5
+    for path in simulator_modules():
+        own = f"edge_agent.vendors.{path.parent.name}.simulator"
         agent_imports = {
             name
             for name in imports_of(path)
-            if name.startswith("edge_agent") and not name.startswith("edge_agent.simulators")
+            if name.startswith("edge_agent")
+            and not name.startswith(("edge_agent.simulators", own))
+            and not (path.name == "__init__.py" and name == "edge_agent.vendors.registry")
         }
-        assert not agent_imports, f"{path.name} imports {sorted(agent_imports)}"
+        assert not agent_imports, f"{path.relative_to(PACKAGE)} imports {sorted(agent_imports)}"
 
 
 @pytest.mark.parametrize("layer", ["collectors", "vendors"])
@@ -69,10 +79,12 @@ def test_pure_layers_import_only_the_shared_types(layer: str) -> None:
         "edge_agent.jsonsafe",
         f"edge_agent.{layer}",
     )
-    for path in (PACKAGE / layer).glob("*.py"):
+    for path in (PACKAGE / layer).rglob("*.py"):
+        if path.name.startswith("simulator"):
+            continue  # a vendor's simulator: stricter, see above
         for name in imports_of(path):
             if name.startswith("edge_agent"):
-                assert name.startswith(allowed), f"{layer}/{path.name} imports {name}"
+                assert name.startswith(allowed), f"{path.relative_to(PACKAGE)} imports {name}"
 
 
 def test_nothing_starts_a_shell() -> None:
@@ -89,15 +101,23 @@ ROW = re.compile(r"^\|\s*(\d+)\.[^|]*\|([^|]*)\|", re.MULTILINE)
 HOME_ROW = re.compile(r"^\|\s*`(\w+)`\s*\|([^|]*)\|", re.MULTILINE)
 
 
+# The list of vendors is a part of its own: the config derives its Union from it and each
+# vendor's folder holds its config model, so it sits below both (dotted paths only, no imports).
+REGISTRY = "vendors.registry"
+
+
 def top_level_parts() -> set[str]:
     """Every top-level module (``agent``, ``__main__``) and package (``actions``) of edge_agent."""
     parts = {path.stem for path in PACKAGE.glob("*.py")}
     parts |= {path.parent.name for path in PACKAGE.glob("*/__init__.py")}
-    return parts
+    return parts | {REGISTRY}
 
 
 def part_of(path: Path) -> str:
-    first = path.relative_to(PACKAGE).parts[0]
+    relative = path.relative_to(PACKAGE)
+    if relative.with_suffix("").as_posix().replace("/", ".") == REGISTRY:
+        return REGISTRY
+    first = relative.parts[0]
     return first[: -len(".py")] if first.endswith(".py") else first
 
 
@@ -125,7 +145,9 @@ def part_imports(path: Path) -> set[str]:
         else:
             continue
         for name in names:
-            if name == "edge_agent" or name.startswith("edge_agent."):
+            if name == f"edge_agent.{REGISTRY}":
+                found.add(REGISTRY)
+            elif name == "edge_agent" or name.startswith("edge_agent."):
                 first = name.split(".")[1] if "." in name else "__init__"
                 found.add(first if first in parts else "__init__")  # an attribute of the package
     return found
@@ -178,3 +200,30 @@ def test_the_documented_homes_of_foreign_libraries_are_the_enforced_ones() -> No
         library: set(re.findall(r"`([\w/.]+\.py)`", homes)) for library, homes in HOME_ROW.findall(section)
     }
     assert documented == ONE_HOME
+
+
+@pytest.mark.parametrize("place", ["assembly.py", "topics.py", "collectors", "actions"])
+def test_the_core_names_no_vendor(place: str) -> None:
+    """A vendor's side service is its registry hook: the core never tests for a vendor by name."""
+    from edge_agent.vendors.registry import VENDORS
+
+    paths = [PACKAGE / place] if place.endswith(".py") else sorted((PACKAGE / place).rglob("*.py"))
+    for path in paths:
+        tree = ast.parse(path.read_text(), filename=str(path))
+        named = {
+            node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and node.value in VENDORS
+        }
+        imported = {
+            name
+            for name in imports_of(path)
+            if name.startswith("edge_agent.vendors.") and name.split(".")[2] in VENDORS
+        }
+        identifiers = {
+            node.id if isinstance(node, ast.Name) else node.attr
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Name, ast.Attribute))
+        }
+        by_identifier = {name for name in VENDORS for ident in identifiers if name in ident.lower()}
+        assert not (named | imported | by_identifier), (
+            f"{path.relative_to(PACKAGE)} names {named | imported | by_identifier}"
+        )

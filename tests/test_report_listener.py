@@ -12,7 +12,7 @@ from typing import Any, Callable
 import pytest
 
 from edge_agent.errors import EdgeAgentError, StoreError
-from edge_agent.report_listener import ReportListener
+from edge_agent.vendors.yeastar.report_listener import ReportListener
 
 
 class Clock:

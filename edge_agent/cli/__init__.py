@@ -30,7 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "send": ("send", "send an action to a device over MQTT and wait for its result"),
     "demo": (
         "demo",
-        "run the agent against the five vendor simulators on an embedded broker, with a live view",
+        "run the agent against every vendor simulator on an embedded broker, with a live view",
     ),
 }
 

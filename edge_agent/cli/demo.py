@@ -1,4 +1,4 @@
-"""``edge-agent demo [--duration N] [--broker HOST:PORT]``: the agent against the five vendor simulators.
+"""``edge-agent demo [--duration N] [--broker HOST:PORT]``: the agent against every vendor simulator.
 
 Needs nothing but edge-agent: the agent runs its embedded broker on a free loopback port
 (or uses ``--broker``, e.g. on Python 3.9 where the embedded one, amqtt, is unavailable),

@@ -110,8 +110,8 @@ class MetricsCollector:
 
     @classmethod
     def from_config(cls, config: Config, clock: Optional[Clock] = None) -> MetricsCollector:
-        """A collector for ``[metrics]``, also looking up every Telecom X heartbeat's ``apps``."""
-        extra = [app for hb in config.heartbeats.values() if hb.vendor == "telecomx" for app in hb.apps]
+        """A collector for ``[metrics]``, also looking up the apps each heartbeat endpoint reports."""
+        extra = [app for hb in config.heartbeats.values() for app in hb.watched_apps()]
         return cls(config.metrics, clock=clock, apps=extra)
 
     def collect(self) -> Snapshot:

@@ -1,4 +1,4 @@
-"""``edge-agent demo``: the real agent against the five vendor simulators, with a live view.
+"""``edge-agent demo``: the real agent against every vendor simulator, with a live view.
 
 One process holds it all: the simulators serve on 127.0.0.1 in their threads, and one
 asyncio loop runs the agent exactly as ``edge-agent run`` builds it (embedded broker,

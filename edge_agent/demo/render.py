@@ -94,9 +94,12 @@ def metrics_section(picture: DemoPicture) -> list[str]:
 
 
 def heartbeats_section(picture: DemoPicture) -> list[str]:
+    # columns as wide as their longest entry: a vendor's name may be longer than "telecomx"
+    wide = max([9, *(len(name) + 1 for name in picture.heartbeats)])
+    vwide = max([9, *(len(seen.vendor) + 1 for seen in picture.heartbeats.values())])
     lines = [
         f"Heartbeats ({picture.topics.base}/heartbeat/<name>)",
-        f"  {'endpoint':<10}{'vendor':<10}{'last':<7}{'HTTP':<6}{'latency':>10}{'age':>7}  beats",
+        f"  {'endpoint':<{wide}}{'vendor':<{vwide}}{'last':<7}{'HTTP':<6}{'latency':>10}{'age':>7}  beats",
     ]
     if not picture.heartbeats:
         lines.append("  (none yet)")
@@ -106,7 +109,7 @@ def heartbeats_section(picture: DemoPicture) -> list[str]:
         status = str(last.get("status") if last.get("status") is not None else "-")
         latency = f"{float(last.get('latency_ms') or 0):.1f} ms"
         age = f"{max(0.0, picture.now() - seen.seen_at):.0f} s"
-        line = f"  {name:<10}{seen.vendor:<10}{result:<7}{status:<6}{latency:>10}{age:>7}  "
+        line = f"  {name:<{wide}}{seen.vendor:<{vwide}}{result:<7}{status:<6}{latency:>10}{age:>7}  "
         line += f"{seen.beats} ({seen.ok_beats} ok)"
         if not last.get("ok") and last.get("error"):
             line += f"  {_clip(str(last['error']), 60)}"

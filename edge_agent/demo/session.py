@@ -134,14 +134,13 @@ def _plan(world: DemoWorld, base: str, options: DemoOptions) -> list[str]:
     broker = world.broker
     kind = "embedded in the agent (amqtt)" if broker.embedded else "external (--broker)"
     lines = [
-        "edge-agent demo: the real agent, five vendor simulators and an MQTT broker, on this machine",
+        "edge-agent demo: the real agent, every vendor simulator and an MQTT broker, on this machine",
         f"  broker     {broker} {kind}",
         f"  watch it   mosquitto_sub -h {broker.host} -p {broker.port} -t '{base}/#' -v",
     ]
     for vendor, endpoint in ENDPOINTS.items():
         line = f"  {vendor:<10} {world.url(vendor):<24} [heartbeats.{endpoint}]"
-        if vendor == "yeastar":
-            line += f"; PBX report listener 127.0.0.1:{world.report_port}"
+        line += world.demo_note(vendor)
         lines.append(line)
     lines.append(f"  folder     {world.workdir} (store, action log; removed at the end)")
     if options.duration:

@@ -1,4 +1,4 @@
-"""The demo's world: the five vendor simulators on loopback, and the agent's config for them.
+"""The demo's world: every registered vendor's simulator on loopback, and the agent's config for them.
 
 The config is written as TOML text and read with :func:`edge_agent.config.parse_config`,
 the same path ``edge-agent run -c FILE`` takes, so the demo shows what a real config
@@ -18,24 +18,18 @@ from typing import Any, Callable, Optional
 
 from edge_agent.config import Config, parse_config
 from edge_agent.demo import act
-from edge_agent.simulators import SIMULATORS, load
 from edge_agent.simulators.base import SimulatorServer
+from edge_agent.vendors.place import Place
+from edge_agent.vendors.registry import VENDORS
 
 DEVICE_ID = "edge-demo"
-XYTE_SERIAL = "DEMO-SN-0001"
-PUBNUB_CHANNEL = "lobby"
+XYTE_SERIAL = "DEMO-SN-0001"  # the scenario's Xyte hooks find the device by it (vendors/xyte/endpoint.py)
 ACTION_TYPES = ("MESSAGE", "START_APP", "VIDEO", "DUMP", "REBOOT")
 HISTORY_LIMIT = 200
 """What a simulator remembers: a demo left running for hours must not grow without end."""
 
-# vendor -> the [heartbeats.<name>] the demo gives it
-ENDPOINTS: dict[str, str] = {
-    "telecomx": "iptv",
-    "xyte": "hub",
-    "aibox": "camera",
-    "yeastar": "pbx",
-    "pubnub": "presence",
-}
+# vendor -> the [heartbeats.<name>] the demo gives it (each vendor's endpoint.py names it)
+ENDPOINTS: dict[str, str] = {name: spec.endpoint_module().ENDPOINT_NAME for name, spec in VENDORS.items()}
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -95,14 +89,15 @@ class DemoWorld:
         servers: dict[str, SimulatorServer] = {}
         credentials: dict[str, dict[str, str]] = {}
         try:
-            for vendor in SIMULATORS:
-                module = load(vendor)
+            for vendor, spec in VENDORS.items():
+                module = spec.simulator_module()
                 app = module.create()
                 if hasattr(app, "history_limit"):
                     app.history_limit = HISTORY_LIMIT
                 credentials[vendor] = module.seed_demo(app)
-                if vendor == "aibox":  # its platform's Ack sets the interval (30 s by default)
-                    app.set_intervals(heartbeat_interval=5, strategy_heartbeat_interval=5)
+                prepare = getattr(spec.endpoint_module(), "prepare_demo", None)
+                if prepare is not None:
+                    prepare(app)
                 servers[vendor] = SimulatorServer(app, record_limit=HISTORY_LIMIT).start()
         except BaseException:
             for server in servers.values():
@@ -132,7 +127,7 @@ class DemoWorld:
         return parse_config(self.config_text(), self.workdir / "demo.toml")
 
     def config_text(self) -> str:
-        """The TOML: all five vendors against their simulators, every action to the stand-in."""
+        """The TOML: every vendor against its simulator, every action to the stand-in."""
         return "\n".join([self._agent_tables(), self._action_tables(), self._heartbeat_tables()])
 
     def _agent_tables(self) -> str:
@@ -177,91 +172,45 @@ DUMP = {argv("DUMP")}
 REBOOT = {argv("REBOOT")}
 """
 
+    @property
+    def place(self) -> Place:
+        return Place(device_id=DEVICE_ID, report_port=self.report_port)
+
     def _heartbeat_tables(self) -> str:
-        creds = self.credentials
-        return f"""\
-[heartbeats.{ENDPOINTS["telecomx"]}]
-vendor = "telecomx"
-url = {_toml(self.url("telecomx") + "/iptv/app/heartbeat")}
-token = {_toml(self.telecomx_token)}
-interval = 2
-timeout = 3
+        """Each vendor's ``[heartbeats.<name>]``, as its ``endpoint.py`` describes it."""
+        tables = []
+        for vendor, spec in VENDORS.items():
+            endpoint = spec.endpoint_module()
+            table = endpoint.endpoint_table(self.url(vendor), self.credentials[vendor], self.place)
+            lines = [f"[heartbeats.{endpoint.ENDPOINT_NAME}]"]
+            lines += [f"{key} = {_toml_value(value)}" for key, value in table.items()]
+            tables.append("\n".join(lines) + "\n")
+        return "\n".join(tables)
 
-[heartbeats.{ENDPOINTS["xyte"]}]
-vendor = "xyte"
-entry_url = {_toml(self.url("xyte"))}
-hardware_key = {_toml(creds["xyte"]["hardware_key"])}
-sn = "{XYTE_SERIAL}"
-mac = "02:00:00:00:de:01"
-firmware_version = "0.9.0"
-interval = 2
-timeout = 3
-
-[heartbeats.{ENDPOINTS["aibox"]}]
-vendor = "aibox"
-url = {_toml(self.url("aibox") + "/event")}
-serial_number = "DEMO-CAM-1"
-interval = 5
-timeout = 3
-response_timeout = 3
-
-[heartbeats.{ENDPOINTS["yeastar"]}]
-vendor = "yeastar"
-url = {_toml(self.url("yeastar"))}
-username = {_toml(creds["yeastar"]["username"])}
-password = {_toml(creds["yeastar"]["password"])}
-report_ip = "127.0.0.1"
-report_port = {self.report_port}
-report_bind = "127.0.0.1"
-interval = 5
-timeout = 3
-
-[heartbeats.{ENDPOINTS["pubnub"]}]
-vendor = "pubnub"
-origin = {_toml(self.url("pubnub"))}
-subscribe_key = {_toml(creds["pubnub"]["subscribe_key"])}
-publish_key = {_toml(creds["pubnub"]["publish_key"])}
-secret_key = {_toml(creds["pubnub"]["secret_key"])}
-channels = ["{PUBNUB_CHANNEL}"]
-presence_timeout = 60
-interval = 3
-timeout = 3
-state = ["cpu_percent", "memory_free_percent"]
-"""
+    def demo_note(self, vendor: str) -> str:
+        """What the opening lines add beside a vendor's endpoint (the PBX's report listener)."""
+        note = getattr(VENDORS[vendor].endpoint_module(), "demo_note", None)
+        return note(self.place) if note is not None else ""
 
     # -- what the vendors saw, for the final summary ---------------------------------------
 
     def vendor_facts(self) -> list[str]:
         """One line per vendor, read from its simulator: what reached the vendor's side."""
-        telecomx = self.app("telecomx")
-        beats = telecomx.heartbeats(self.telecomx_token)
-        last = beats[-1] if beats else {}
-        said = "turnedOff" if last.get("turnedOff") else "still on" if last else "nothing (none arrived)"
-        facts = [f"telecomx: the last heartbeat said {said}"]
-        xyte = self.app("xyte")
-        device = xyte.device_by_sn(XYTE_SERIAL)
-        if device is None:
-            facts.append("xyte: the device never registered")
-        else:
-            commands = xyte.command_history(device.id)
-            done = ", ".join(f"{c['name']} {c['status']}" for c in commands) or "none"
-            facts.append(f"xyte: registered as {device.id}; commands: {done}")
-        facts.append(f"aibox: {len(self.app('aibox').events('DEMO-CAM-1'))} heartbeat events received")
-        pbx = self.app("yeastar")
-        delivered = sum(1 for push in pbx.report_attempts() if push.delivered)
-        logged_in = bool(pbx.tokens())
-        facts.append(
-            f"yeastar: {delivered} event report(s) delivered; "
-            + ("still logged in" if logged_in else "logged out")
-        )
-        presence = self.app("pubnub")
-        signed_ok = not presence.signature_failures
-        present = DEVICE_ID in presence.occupants(PUBNUB_CHANNEL)
-        facts.append(
-            f"pubnub: {DEVICE_ID} {'is' if present else 'is not'} present on channel {PUBNUB_CHANNEL!r}; "
-            + ("every request's signature verified" if signed_ok else "some signatures failed")
-        )
-        return facts
+        return [
+            spec.endpoint_module().demo_fact(self.app(vendor), self.credentials[vendor], self.place)
+            for vendor, spec in VENDORS.items()
+        ]
+
+
+def _toml_value(value: Any) -> str:
+    """A TOML value for what endpoint tables hold: strings, numbers, booleans, lists of them."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    return _toml(str(value))
 
 
 def _toml(value: str) -> str:

@@ -1,8 +1,9 @@
 """Vendor simulators: each vendor's server side, for tests, the demo and integrators.
 
-``SIMULATORS`` maps the vendor name to the module that holds its simulator. Each such
-module follows one convention, so that ``edge-agent simulate`` and the shared tests work
-for every vendor without knowing it:
+Each vendor's simulator is ``edge_agent/vendors/<name>/simulator.py``, named by the vendor
+registry; this package holds what they share (:mod:`edge_agent.simulators.base`) and
+:func:`load`. Each simulator module follows one convention, so that ``edge-agent simulate``
+and the shared tests work for every vendor without knowing it:
 
 - ``create(clock: Optional[SimClock] = None) -> SimApp``: a fresh simulator with no
   credentials, its test hooks documented on the returned class;
@@ -10,7 +11,8 @@ for every vendor without knowing it:
 - ``seed_demo(app) -> dict[str, str]``: adds demo credentials (a token, a hardware
   key...) to ``app`` and returns them by name, for the CLI to print.
 
-Nothing in this package imports from the rest of the agent.
+No simulator imports from the rest of the agent (only from this package and its own
+vendor's ``simulator_*`` modules), so an adapter's bug is not copied into its test partner.
 """
 
 from __future__ import annotations
@@ -18,13 +20,9 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-SIMULATORS: dict[str, str] = {
-    "telecomx": "edge_agent.simulators.telecomx",
-    "xyte": "edge_agent.simulators.xyte",
-    "aibox": "edge_agent.simulators.aibox",
-    "yeastar": "edge_agent.simulators.yeastar",
-    "pubnub": "edge_agent.simulators.pubnub",
-}
+from edge_agent.vendors.registry import VENDORS
+
+SIMULATORS: dict[str, str] = {name: spec.simulator for name, spec in VENDORS.items()}
 
 
 def load(vendor: str) -> ModuleType:

@@ -47,9 +47,13 @@ class HttpRequest:
     json_body: Any = None
     secret_headers: frozenset[str] = frozenset()
     secret_fields: frozenset[str] = frozenset()
+    text_body: Optional[str] = None  # a plain-text body (a ping's log), instead of JSON
+    secret_url_parts: tuple[str, ...] = ()  # secrets inside the URL itself (a ping UUID, a push token)
 
     def body_bytes(self) -> Optional[bytes]:
-        """The body on the wire: compact UTF-8 JSON, or None for a request without one."""
+        """The body on the wire: the text body, compact UTF-8 JSON, or None for a request without one."""
+        if self.text_body is not None:
+            return self.text_body.encode("utf-8")
         if self.json_body is None:
             return None
         return json.dumps(self.json_body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
@@ -62,10 +66,14 @@ class HttpRequest:
         shown_headers = {
             name: (MASK if name.lower() in secret_names else value) for name, value in headers.items()
         }
-        body = self.json_body
+        body = self.json_body if self.text_body is None else self.text_body
         if isinstance(body, dict):
             body = {key: (MASK if key in self.secret_fields else value) for key, value in body.items()}
-        return {"method": self.method, "url": self.url, "headers": shown_headers, "body": body}
+        url = self.url
+        for secret in self.secret_url_parts:
+            if secret:
+                url = url.replace(secret, MASK)
+        return {"method": self.method, "url": url, "headers": shown_headers, "body": body}
 
 
 def parse_json(body: bytes) -> Any:

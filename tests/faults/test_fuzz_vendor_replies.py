@@ -27,8 +27,13 @@ from edge_agent.errors import StoreError, VendorError, VendorTransportError
 from edge_agent.heartbeat.context import StoreContext
 from edge_agent.model import Event
 from edge_agent.store import Store
-from edge_agent.vendors import adapter_class, aibox, pubnub, telecomx, xyte, yeastar
+from edge_agent.vendors import adapter_class
+from edge_agent.vendors.aibox import format as aibox
+from edge_agent.vendors.pubnub import adapter as pubnub
+from edge_agent.vendors.telecomx import adapter as telecomx
 from edge_agent.vendors.types import HttpRequest, HttpResponse, error_detail
+from edge_agent.vendors.xyte import format as xyte
+from edge_agent.vendors.yeastar import adapter as yeastar
 
 VENDORS = ("telecomx", "xyte", "aibox", "yeastar", "pubnub")
 MAX_REQUESTS_PER_BEAT = 60  # far above any real beat; a loop past it is a bug in itself

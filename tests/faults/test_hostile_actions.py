@@ -37,8 +37,8 @@ from edge_agent.config import ActionsConfig, parse_config  # noqa: E402
 from edge_agent.errors import ConfigError, StoreError  # noqa: E402
 from edge_agent.heartbeat import HeartbeatEngine  # noqa: E402
 from edge_agent.simulators.base import SimulatorServer  # noqa: E402
-from edge_agent.simulators.telecomx import TelecomXSimulator  # noqa: E402
 from edge_agent.store import Store  # noqa: E402
+from edge_agent.vendors.telecomx.simulator import TelecomXSimulator  # noqa: E402
 
 RUNNER_HARNESS = TESTS / "actions" / "runner_harness.py"
 BOOT_ID = "proc/sys/kernel/random/boot_id"

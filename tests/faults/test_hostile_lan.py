@@ -37,9 +37,13 @@ from mqtt_brokers import have_mosquitto
 from support.waiting import wait_until
 
 from edge_agent.errors import VendorProtocolError
-from edge_agent.report_listener import ReportDeduper, ReportListener
-from edge_agent.vendors import aibox, pubnub, telecomx, xyte, yeastar
+from edge_agent.vendors.aibox import format as aibox
+from edge_agent.vendors.pubnub import adapter as pubnub
+from edge_agent.vendors.telecomx import adapter as telecomx
 from edge_agent.vendors.types import HttpResponse
+from edge_agent.vendors.xyte import format as xyte
+from edge_agent.vendors.yeastar import adapter as yeastar
+from edge_agent.vendors.yeastar.report_listener import ReportDeduper, ReportListener
 
 needs_mosquitto = pytest.mark.skipif(
     not have_mosquitto(), reason="mosquitto is not installed (.ci/run installs it)"

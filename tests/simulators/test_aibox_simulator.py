@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from edge_agent.simulators.aibox import STRATEGY_FLAGS, AiBoxSimulator
 from edge_agent.simulators.base import SimClock, SimulatorServer
+from edge_agent.vendors.aibox.simulator import STRATEGY_FLAGS, AiBoxSimulator
 
 START = datetime(2020, 3, 31, 2, 10, 2, tzinfo=timezone.utc)  # 10:10:02 at +08
 

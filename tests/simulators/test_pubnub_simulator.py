@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from edge_agent.simulators.base import SimClock, SimulatorServer
-from edge_agent.simulators.pubnub import PubNubSimulator
-from edge_agent.simulators.pubnub_signature import enc, hmac_sha256_urlsafe, sign_v2, string_to_sign
+from edge_agent.vendors.pubnub.simulator import PubNubSimulator
+from edge_agent.vendors.pubnub.simulator_signature import enc, hmac_sha256_urlsafe, sign_v2, string_to_sign
 
 # -- the signer, against every vector of protocols.md 5.5 ------------------------------------
 

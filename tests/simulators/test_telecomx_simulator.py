@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from edge_agent.simulators import telecomx
 from edge_agent.simulators.base import SimClock, SimulatorServer
-from edge_agent.simulators.telecomx import TelecomXSimulator
+from edge_agent.vendors.telecomx import simulator as telecomx
+from edge_agent.vendors.telecomx.simulator import TelecomXSimulator
 
 START = datetime(2025, 3, 4, 8, 9, 0, tzinfo=timezone.utc)
 TOKEN = "12345678901234567890ABCD"  # the shape of the wiki's example tokens

@@ -12,9 +12,9 @@ from typing import Any, Optional
 import httpx
 import pytest
 
-from edge_agent.simulators import xyte
 from edge_agent.simulators.base import SimClock, SimulatorServer
-from edge_agent.simulators.xyte import XyteSimulator
+from edge_agent.vendors.xyte import simulator as xyte
+from edge_agent.vendors.xyte.simulator import XyteSimulator
 
 START = datetime(2024, 8, 7, 12, 0, 0, tzinfo=timezone.utc)
 HARDWARE_KEY = "hk-model-a"

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from edge_agent.simulators.base import SimClock, SimRequest, SimResponse, SimulatorServer
-from edge_agent.simulators.yeastar import YeastarSimulator
+from edge_agent.vendors.yeastar.simulator import YeastarSimulator
 
 USERNAME = "api"
 PASSWORD = "s3cret-pbx"

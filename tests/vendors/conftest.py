@@ -11,8 +11,8 @@ from support.clock import FakeClock
 from vendor_helpers import HARDWARE_KEY, TOKEN, Harness, sample_snapshot, write_config
 
 from edge_agent.simulators.base import SimulatorServer
-from edge_agent.simulators.telecomx import TelecomXSimulator
-from edge_agent.simulators.xyte import XyteSimulator
+from edge_agent.vendors.telecomx.simulator import TelecomXSimulator
+from edge_agent.vendors.xyte.simulator import XyteSimulator
 
 
 @pytest.fixture

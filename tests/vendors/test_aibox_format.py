@@ -16,7 +16,7 @@ from vendor_helpers import sample_snapshot
 from edge_agent.config import AiBoxConfig
 from edge_agent.errors import VendorError, VendorProtocolError, VendorRejectedError, VendorTransportError
 from edge_agent.model import Snapshot
-from edge_agent.vendors.aibox import (
+from edge_agent.vendors.aibox.format import (
     chosen_interval,
     decode_ack,
     device_info,
@@ -24,7 +24,7 @@ from edge_agent.vendors.aibox import (
     event_request,
     missing_identity,
 )
-from edge_agent.vendors.aibox_time import format_event_time, parse_vendor_time
+from edge_agent.vendors.aibox.vendor_time import format_event_time, parse_vendor_time
 from edge_agent.vendors.types import HttpResponse
 
 # The seed's Ack example exactly as published: 15 commas are missing after "isCarDetectEnable".

@@ -17,10 +17,10 @@ from vendor_helpers import Harness
 from edge_agent.heartbeat import BeatResult
 from edge_agent.heartbeat.context import state_namespace
 from edge_agent.model import Snapshot
-from edge_agent.simulators.aibox import AiBoxSimulator
 from edge_agent.simulators.base import SimulatorServer
-from edge_agent.vendors import aibox_flow
-from edge_agent.vendors.aibox_time import parse_vendor_time
+from edge_agent.vendors.aibox import adapter as aibox_flow
+from edge_agent.vendors.aibox.simulator import AiBoxSimulator
+from edge_agent.vendors.aibox.vendor_time import parse_vendor_time
 
 SERIAL = "I320013590DEA0BE21F6958"
 

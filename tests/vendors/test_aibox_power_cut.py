@@ -17,9 +17,9 @@ import pytest
 from support.waiting import wait_until
 
 from edge_agent.heartbeat.context import state_namespace
-from edge_agent.simulators.aibox import AiBoxSimulator
 from edge_agent.simulators.base import Fault, SimulatorServer
 from edge_agent.store import Store
+from edge_agent.vendors.aibox.simulator import AiBoxSimulator
 
 HOST = Path(__file__).resolve().parents[1] / "fixtures" / "hosts" / "pi4"
 SERIAL = "PI4-BOX-0001"

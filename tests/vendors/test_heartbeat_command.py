@@ -13,9 +13,9 @@ from test_telecomx_format import SEED_APP_FIELDS, SEED_REQUEST_FIELDS, is_seed_t
 from vendor_helpers import HARDWARE_KEY, TOKEN
 
 from edge_agent.simulators.base import SimulatorServer
-from edge_agent.simulators.telecomx import TelecomXSimulator
-from edge_agent.simulators.xyte import XyteSimulator
 from edge_agent.store import Store
+from edge_agent.vendors.telecomx.simulator import TelecomXSimulator
+from edge_agent.vendors.xyte.simulator import XyteSimulator
 
 HOST = Path(__file__).resolve().parents[1] / "fixtures" / "hosts" / "android-tablet"
 # What the android-tablet fixture can tell, in Telecom X's names.

@@ -10,9 +10,9 @@ from vendor_helpers import TOKEN, telecomx_table, xyte_table
 
 from edge_agent.errors import ConfigError
 from edge_agent.simulators.base import Fault, SimulatorServer
-from edge_agent.simulators.telecomx import TelecomXSimulator
-from edge_agent.simulators.xyte import XyteSimulator
 from edge_agent.vendors import ADAPTERS, adapter_class
+from edge_agent.vendors.telecomx.simulator import TelecomXSimulator
+from edge_agent.vendors.xyte.simulator import XyteSimulator
 
 VENDORS_DIR = Path(__file__).resolve().parents[2] / "edge_agent" / "vendors"
 

@@ -13,7 +13,7 @@ import pytest
 from vendor_helpers import TOKEN, telecomx_table
 
 from edge_agent.simulators.base import SimulatorServer
-from edge_agent.simulators.telecomx import TelecomXSimulator
+from edge_agent.vendors.telecomx.simulator import TelecomXSimulator
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from vendor_helpers import START, Harness, Recorder
 from edge_agent.errors import VendorAuthError, VendorRejectedError
 from edge_agent.heartbeat import BeatResult, HeartbeatEngine
 from edge_agent.simulators.base import Fault, SimClock, SimulatorServer
-from edge_agent.simulators.pubnub import CHANNEL_GROUP, PubNubSimulator
+from edge_agent.vendors.pubnub.simulator import CHANNEL_GROUP, PubNubSimulator
 
 SUB, PUB, SECRET = "sub-c-lobby", "pub-c-lobby", "sec-c-lobby"
 ODD_CHANNEL = "hall/2 ~east"  # needs percent-encoding in the path

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_agent.vendors.pubnub_signature import (
+from edge_agent.vendors.pubnub.signature import (
     hmac_sha256_b64,
     message_to_sign,
     pam_encode,

@@ -13,8 +13,8 @@ from vendor_helpers import TOKEN, sample_snapshot
 
 from edge_agent.config import TelecomXConfig
 from edge_agent.errors import VendorAuthError, VendorProtocolError, VendorRejectedError, VendorTransportError
-from edge_agent.simulators.telecomx import SEED_JS_LITERAL_REPLY
-from edge_agent.vendors.telecomx import decode, encode
+from edge_agent.vendors.telecomx.adapter import decode, encode
+from edge_agent.vendors.telecomx.simulator import SEED_JS_LITERAL_REPLY
 from edge_agent.vendors.types import HttpResponse
 
 # Seed 000's request table: every field and its declared type.

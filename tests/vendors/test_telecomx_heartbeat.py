@@ -15,7 +15,7 @@ from vendor_helpers import TOKEN, Harness, telecomx_table
 from edge_agent.collectors import MetricsCollector
 from edge_agent.config import MetricsConfig
 from edge_agent.simulators.base import Fault, SimulatorServer
-from edge_agent.simulators.telecomx import TelecomXSimulator
+from edge_agent.vendors.telecomx.simulator import TelecomXSimulator
 
 HOSTS = Path(__file__).resolve().parent.parent / "fixtures" / "hosts"
 SEED_ACTIONS = [

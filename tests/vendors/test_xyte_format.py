@@ -15,10 +15,10 @@ from vendor_helpers import HARDWARE_KEY, sample_snapshot
 
 from edge_agent.config import XyteConfig
 from edge_agent.errors import VendorAuthError, VendorProtocolError, VendorRejectedError, VendorTransportError
-from edge_agent.vendors import xyte
 from edge_agent.vendors.semver import is_newer
 from edge_agent.vendors.types import HttpResponse
-from edge_agent.vendors.xyte import Registration
+from edge_agent.vendors.xyte import format as xyte
+from edge_agent.vendors.xyte.format import Registration
 
 SEED_REPLY = {
     "config_version": 0,

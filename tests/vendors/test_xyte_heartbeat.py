@@ -13,7 +13,7 @@ from vendor_helpers import HARDWARE_KEY, Harness, sample_snapshot, xyte_table
 from edge_agent.errors import StoreError
 from edge_agent.heartbeat import state_namespace
 from edge_agent.simulators.base import Fault, SimulatorServer
-from edge_agent.simulators.xyte import XyteSimulator
+from edge_agent.vendors.xyte.simulator import XyteSimulator
 
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 Xyte = tuple[XyteSimulator, SimulatorServer]

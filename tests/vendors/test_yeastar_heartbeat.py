@@ -17,9 +17,9 @@ from vendor_helpers import Harness
 from edge_agent.errors import StoreError, VendorAuthError, VendorProtocolError
 from edge_agent.heartbeat import BeatResult
 from edge_agent.heartbeat.context import state_namespace
-from edge_agent.report_listener import ReportListener
 from edge_agent.simulators.base import Fault, SimulatorServer
-from edge_agent.simulators.yeastar import YeastarSimulator
+from edge_agent.vendors.yeastar.report_listener import ReportListener
+from edge_agent.vendors.yeastar.simulator import YeastarSimulator
 
 USER, PASSWORD = "api", "Pbx-Secret-1"
 EXTENSION_IDLE = {"action": "ExtensionStatus", "extension": "1001", "status": "Idle"}

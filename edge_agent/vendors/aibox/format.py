@@ -3,7 +3,7 @@
 The device POSTs ``{"operator": "heartbeat", "deviceInfo": {...}, "info": {"eventId",
 "time", "strategyVersion"}}`` and the platform's answer is the ``heartbeat-Ack``. This
 module is the pure half: it builds the event body and reads the Ack. Which events are
-sent, in which order and how often, is :mod:`edge_agent.vendors.aibox_flow`.
+sent, in which order and how often, is :mod:`edge_agent.vendors.aibox.adapter`.
 
 An event counts as delivered only when the Ack has operator ``heartbeat-Ack``, echoes the
 event's ``eventId`` and says ``result.errorNo`` 0; :func:`decode_ack` raises for anything
@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Optional
 
-from edge_agent.config import AiBoxConfig
 from edge_agent.errors import VendorProtocolError, VendorTransportError
 from edge_agent.model import Snapshot
-from edge_agent.vendors.aibox_time import parse_vendor_time
+from edge_agent.vendors.aibox.config import AiBoxConfig
+from edge_agent.vendors.aibox.vendor_time import parse_vendor_time
 from edge_agent.vendors.types import (
     JSON_CONTENT_TYPE,
     HttpRequest,

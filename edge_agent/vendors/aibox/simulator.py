@@ -40,8 +40,8 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 if TYPE_CHECKING:
     from typing import TypeGuard  # Python 3.10+: only for the checker
 
-from edge_agent.simulators.aibox_time import format_ack_time, parse_event_time
 from edge_agent.simulators.base import SimClock, SimRequest, SimResponse
+from edge_agent.vendors.aibox.simulator_time import format_ack_time, parse_event_time
 
 ERROR_OK = 0
 ERROR_INVALID_FIELD = 1  # [INFERRED] a required field is missing or malformed

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Optional
 
-from edge_agent.config import YeastarConfig
 from edge_agent.errors import (
     VendorAuthError,
     VendorError,
@@ -52,6 +51,7 @@ from edge_agent.vendors.types import (
     VendorContext,
     error_for_status,
 )
+from edge_agent.vendors.yeastar.config import YeastarConfig
 
 log = logging.getLogger(__name__)
 

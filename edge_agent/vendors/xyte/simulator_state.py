@@ -1,6 +1,6 @@
 """What the Xyte simulator remembers per device, and the rules that change it.
 
-Kept apart from :mod:`edge_agent.simulators.xyte` (the HTTP side) so that the state
+Kept apart from :mod:`edge_agent.vendors.xyte.simulator` (the HTTP side) so that the state
 rules (override semantics, the command life cycle, the license queue, rolling rate
 windows) read without the routing around them. Nothing here does I/O or locking: the
 simulator holds its lock while calling in.

@@ -22,9 +22,9 @@ import logging
 import math
 from typing import Any, ClassVar, Optional
 
-from edge_agent.config import TelecomXConfig
 from edge_agent.errors import VendorProtocolError
 from edge_agent.model import Action, Snapshot
+from edge_agent.vendors.telecomx.config import TelecomXConfig
 from edge_agent.vendors.types import (
     JSON_CONTENT_TYPE,
     HttpRequest,

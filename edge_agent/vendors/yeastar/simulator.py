@@ -44,7 +44,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Optional
 
 from edge_agent.simulators.base import SimClock, SimRequest, SimResponse
-from edge_agent.simulators.yeastar_reports import ReportPush, ReportTarget, post_report
+from edge_agent.vendors.yeastar.simulator_reports import ReportPush, ReportTarget, post_report
 
 API_PREFIX = "/api/v1.1.0/"
 TOKEN_LIFETIME = timedelta(minutes=30)

@@ -54,7 +54,7 @@ from typing import Any, NoReturn, Optional
 from urllib.parse import unquote
 
 from edge_agent.simulators.base import SimClock, SimRequest, SimResponse
-from edge_agent.simulators.pubnub_signature import sign_string, signatures_match, string_to_sign
+from edge_agent.vendors.pubnub.simulator_signature import sign_string, signatures_match, string_to_sign
 
 DEFAULT_PRESENCE_TIMEOUT = 300
 TIMESTAMP_WINDOW_SECONDS = 60

@@ -36,11 +36,11 @@ import asyncio
 import logging
 from typing import Any, ClassVar, Optional
 
-from edge_agent.config import AiBoxConfig
 from edge_agent.errors import VendorError, VendorTransportError
 from edge_agent.model import Snapshot, format_utc
-from edge_agent.vendors import aibox
-from edge_agent.vendors.aibox_time import format_event_time
+from edge_agent.vendors.aibox import format as aibox
+from edge_agent.vendors.aibox.config import AiBoxConfig
+from edge_agent.vendors.aibox.vendor_time import format_event_time
 from edge_agent.vendors.types import BacklogItem, HttpRequest, Reply, Send, VendorContext
 
 log = logging.getLogger(__name__)

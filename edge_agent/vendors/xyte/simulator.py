@@ -54,7 +54,7 @@ import uuid
 from typing import Any, Callable, Optional, Union
 
 from edge_agent.simulators.base import SimClock, SimRequest, SimResponse
-from edge_agent.simulators.xyte_state import (
+from edge_agent.vendors.xyte.simulator_state import (
     LICENSE_ACTIONS,
     StateRuleError,
     XyteCommand,

@@ -1,4 +1,4 @@
-"""One Xyte heartbeat as a short flow over the pure steps of :mod:`edge_agent.vendors.xyte`.
+"""One Xyte heartbeat as a short flow over the pure steps of :mod:`edge_agent.vendors.xyte.format`.
 
 A beat: register if we have no id (once, kept in the store); send telemetry (``override``
 on the first after each start); then act on what the reply says:
@@ -25,13 +25,13 @@ import logging
 from collections.abc import Awaitable
 from typing import Any, Callable, ClassVar, Optional
 
-from edge_agent.config import XyteConfig
 from edge_agent.errors import VendorAuthError, VendorRejectedError, VendorTransportError
 from edge_agent.model import Action, Snapshot
-from edge_agent.vendors import xyte
 from edge_agent.vendors.semver import is_newer, version_key
 from edge_agent.vendors.types import HttpRequest, Reply, Send, VendorContext
-from edge_agent.vendors.xyte import Registration, TelemetryReply
+from edge_agent.vendors.xyte import format as xyte
+from edge_agent.vendors.xyte.config import XyteConfig
+from edge_agent.vendors.xyte.format import Registration, TelemetryReply
 
 log = logging.getLogger(__name__)
 

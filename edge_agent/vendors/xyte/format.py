@@ -1,7 +1,7 @@
 """Xyte V1 HTTP Device API (seed 001, protocols.md section 2): the pure steps, request in, facts out.
 
 Every function here builds one request or reads one response; none sends anything or
-keeps state. :mod:`edge_agent.vendors.xyte_flow` sequences them into a heartbeat:
+keeps state. :mod:`edge_agent.vendors.xyte.adapter` sequences them into a heartbeat:
 register once, telemetry on every beat, then Get Config / Get Command / Get Licenses
 when the telemetry reply says there is something to fetch.
 
@@ -31,7 +31,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Optional
 
-from edge_agent.config import XyteConfig
 from edge_agent.errors import VendorAuthError, VendorProtocolError, VendorRejectedError, VendorTransportError
 from edge_agent.model import Action, Snapshot, format_utc
 from edge_agent.vendors.types import (
@@ -41,6 +40,7 @@ from edge_agent.vendors.types import (
     error_detail,
     error_for_status,
 )
+from edge_agent.vendors.xyte.config import XyteConfig
 
 VENDOR = "xyte"
 MIN_INTERVAL = 1.0

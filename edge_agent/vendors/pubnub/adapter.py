@@ -3,7 +3,7 @@
 ``GET {origin}/v2/presence/sub-key/{sub_key}/channel/{channels}/heartbeat`` with ``uuid``,
 ``heartbeat`` (the presence timeout), ``channel-group``, ``state``, ``auth`` and ``pnsdk``;
 with a secret key, also a fresh ``timestamp`` and a v2 ``signature`` on every request
-(:mod:`edge_agent.vendors.pubnub_signature`). Channel names are percent-encoded and
+(:mod:`edge_agent.vendors.pubnub.signature`). Channel names are percent-encoded and
 joined with literal commas, sorted and without repeats as the Python SDK does; a request
 for channel groups only has the literal ``,`` as its channel segment.
 
@@ -43,10 +43,10 @@ from email.utils import parsedate_to_datetime
 from importlib import metadata
 from typing import Any, ClassVar, Optional
 
-from edge_agent.config import PubNubConfig
 from edge_agent.errors import VendorAuthError, VendorProtocolError, VendorRejectedError
 from edge_agent.model import Snapshot
-from edge_agent.vendors.pubnub_signature import pam_encode, signature_v2, signed_query
+from edge_agent.vendors.pubnub.config import PubNubConfig
+from edge_agent.vendors.pubnub.signature import pam_encode, signature_v2, signed_query
 from edge_agent.vendors.types import (
     MASK,
     HttpRequest,

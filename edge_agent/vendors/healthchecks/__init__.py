@@ -1,0 +1,4 @@
+"""The Healthchecks.io vendor (Pinging API): adapter, config model, simulator, endpoint description.
+
+Nothing is imported here, so importing the simulator does not load the agent.
+"""
