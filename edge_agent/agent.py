@@ -34,6 +34,14 @@ log = logging.getLogger(__name__)
 SERVICE_STOP_TIMEOUT = 5.0
 STATUS_NAMESPACE = "agent"
 """Store namespace of what ``edge-agent status`` reads: start, pid, stop, heartbeat outcomes."""
+OUTCOME_VOLATILE = ("time", "latency_ms", "next_in_s")
+"""Keys of a heartbeat outcome that change on every beat; the rest say what happened."""
+OUTCOME_REFRESH_S = 600.0
+"""An outcome that says what the stored one says is written again only after this long.
+
+Each write is a commit (a WAL frame and an fsync) on an SD card that wears out; the stored
+outcome is for ``edge-agent status`` and need not survive a power cut, so a beat that
+changes only its time, latency and next beat waits (the MQTT outcome is sent every beat)."""
 
 
 class Service(Protocol):
@@ -84,6 +92,8 @@ class Agent:
             if config.mqtt.embedded_broker:
                 self.broker = EmbeddedBroker(host=config.mqtt.host, port=config.mqtt.port)
         self._services: list[Service] = []
+        self._outcomes_written: dict[str, tuple[dict[str, Any], float]] = {}
+        self._outcomes_unwritten: dict[str, dict[str, Any]] = {}
         self._latest: Optional[Snapshot] = None
         self._first_snapshot: Optional[asyncio.Event] = None
 
@@ -123,9 +133,19 @@ class Agent:
     def set_heartbeat_outcome(self, name: str, outcome: dict[str, Any]) -> None:
         """The last outcome of heartbeat endpoint ``name``, mirrored to its topic and the state.
 
-        Also kept in the store, where ``edge-agent status`` reads it without a broker.
+        Also kept in the store, where ``edge-agent status`` reads it without a broker: at
+        once when it says something new, else at most every :data:`OUTCOME_REFRESH_S` and
+        when the agent stops (see :data:`OUTCOME_REFRESH_S` for why).
         """
-        self.store.set_state(STATUS_NAMESPACE, f"heartbeat:{name}", outcome)
+        stable = {key: value for key, value in outcome.items() if key not in OUTCOME_VOLATILE}
+        written = self._outcomes_written.get(name)
+        now = self.clock.monotonic()
+        if written is None or written[0] != stable or now - written[1] >= OUTCOME_REFRESH_S:
+            self.store.set_state(STATUS_NAMESPACE, f"heartbeat:{name}", outcome)
+            self._outcomes_written[name] = (stable, now)
+            self._outcomes_unwritten.pop(name, None)
+        else:
+            self._outcomes_unwritten[name] = outcome
         if self.mirror is not None:
             self.mirror.set_heartbeat_outcome(name, outcome)
 
@@ -196,7 +216,9 @@ class Agent:
         finally:
             if self.broker is not None:
                 await self.broker.stop()
-            self.store.set_state(STATUS_NAMESPACE, "stopped", format_utc(self.clock.now()))
+            last = {f"heartbeat:{name}": outcome for name, outcome in self._outcomes_unwritten.items()}
+            self._outcomes_unwritten.clear()
+            self.store.update_state(STATUS_NAMESPACE, {**last, "stopped": format_utc(self.clock.now())})
             self.store.close()
 
     async def _until_stop_or_crash(self, stop: asyncio.Event, tasks: list[asyncio.Future[None]]) -> None:
