@@ -16,18 +16,20 @@ import asyncio
 import logging
 import os
 import random as _random
-from typing import Any, Callable, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
 
 from edge_agent import __version__
 from edge_agent.broker import EmbeddedBroker
 from edge_agent.commands import Command
-from edge_agent.config import Config
 from edge_agent.errors import EdgeAgentError
 from edge_agent.mirror import CommandHandler, MqttMirror
 from edge_agent.model import Clock, Event, Snapshot, SystemClock, format_utc
 from edge_agent.sdnotify import SystemdNotifier
 from edge_agent.store import Store
 from edge_agent.topics import Topics
+
+if TYPE_CHECKING:
+    from edge_agent.config import Config
 
 log = logging.getLogger(__name__)
 

@@ -15,18 +15,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import urlsplit
 
 from edge_agent.actions import ActionRunner
 from edge_agent.agent import Agent
 from edge_agent.commands import Command
-from edge_agent.config import Config, TelecomXConfig, YeastarConfig
-from edge_agent.heartbeat import HeartbeatEngine
-from edge_agent.heartbeat.context import state_namespace
 from edge_agent.jsonsafe import dumps_checked
 from edge_agent.model import Clock, Event
-from edge_agent.report_listener import ReportListener
+
+if TYPE_CHECKING:
+    from edge_agent.config import Config, YeastarConfig
+    from edge_agent.report_listener import ReportListener
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,12 @@ def build_agent(config: Config, *, clock: Optional[Clock] = None) -> Agent:
         elif event.type == "aibox.strategy":
             _mirror_strategy(agent, str(event.data.get("endpoint")), event.data.get("strategy"))
 
+    if not config.heartbeats:
+        return agent  # no HTTP client, no vendor code loaded: nothing would beat
+    # imported here, so that an agent without heartbeats never loads httpx and the vendors
+    from edge_agent.heartbeat import HeartbeatEngine
+    from edge_agent.heartbeat.context import state_namespace
+
     engine = HeartbeatEngine(
         config,
         agent.store,
@@ -75,7 +81,7 @@ def build_agent(config: Config, *, clock: Optional[Clock] = None) -> Agent:
     for name, endpoint in config.heartbeats.items():
         if endpoint.enabled and endpoint.vendor == "aibox":
             _mirror_strategy(agent, name, agent.store.get_state(state_namespace(name), "strategy"))
-        if endpoint.enabled and isinstance(endpoint, YeastarConfig):
+        if endpoint.enabled and endpoint.vendor == "yeastar":
             agent.add_service(_report_listener(agent, name, endpoint))
     return agent
 
@@ -102,7 +108,7 @@ def _telecomx_tokens(config: Config) -> dict[str, str]:
     return {
         f"heartbeat:{name}": endpoint.token.get_secret_value()
         for name, endpoint in config.heartbeats.items()
-        if isinstance(endpoint, TelecomXConfig)
+        if endpoint.vendor == "telecomx"
     }
 
 
@@ -118,6 +124,8 @@ def _mirror_strategy(agent: Agent, endpoint: str, strategy: Any) -> None:
 
 
 def _report_listener(agent: Agent, name: str, endpoint: YeastarConfig) -> ReportListener:
+    from edge_agent.report_listener import ReportListener  # only with a PBX endpoint
+
     def on_report(endpoint_name: str, report: dict[str, Any]) -> None:
         # Both writes are durable before the listener answers 200; a StoreError makes it
         # answer 503 so the PBX sends the report again. A report nested too deep to be

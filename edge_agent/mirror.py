@@ -17,12 +17,10 @@ import logging
 import random as _random
 from collections.abc import Awaitable, Iterable
 from datetime import datetime
-from typing import Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from edge_agent.commands import Command, RejectedCommand, parse_command
-from edge_agent.config import DeviceConfig, MqttConfig
 from edge_agent.errors import EdgeAgentError, MqttConnectError, MqttError, MqttPublishError
-from edge_agent.ha_discovery import discovery_messages
 from edge_agent.model import Clock, Event, Snapshot, format_utc
 from edge_agent.mqtt_bridge import MqttBridge
 from edge_agent.mqtt_options import IncomingMessage, TlsSettings, WillMessage
@@ -30,6 +28,9 @@ from edge_agent.outbox_drain import OutboxDrain
 from edge_agent.reconnect import ReconnectBackoff
 from edge_agent.store import Store
 from edge_agent.topics import Topics
+
+if TYPE_CHECKING:
+    from edge_agent.config import DeviceConfig, MqttConfig
 
 log = logging.getLogger(__name__)
 
@@ -283,6 +284,8 @@ class MqttMirror:
         fresh = [key for key in keys if again or key not in self._announced]
         if not fresh:
             return
+        from edge_agent.ha_discovery import discovery_messages  # only with home_assistant = true
+
         for topic, payload in discovery_messages(
             self.topics, fresh, device_name=self.device_name, version=self.version
         ):

@@ -30,7 +30,7 @@ import os
 from collections.abc import Awaitable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from edge_agent.actions import schema, signing
 from edge_agent.actions.intake import Intake, current_boot_id
@@ -39,12 +39,14 @@ from edge_agent.actions.process import ProcessOutcome, run_program
 from edge_agent.actions.profiles import CommandTable
 from edge_agent.actions.validate import UrlPolicy
 from edge_agent.commands import MAX_NESTING
-from edge_agent.config import ActionsConfig
 from edge_agent.errors import ActionError, ActionRejected, ConfigError
 from edge_agent.jsonsafe import JsonTooDeep
 from edge_agent.jsonsafe import loads as load_json
 from edge_agent.model import Action, Clock, Event, format_utc
 from edge_agent.store import JournalEntry, Store
+
+if TYPE_CHECKING:
+    from edge_agent.config import ActionsConfig
 
 log = logging.getLogger(__name__)
 

@@ -6,10 +6,10 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from edge_agent.config import Config, load_config
-from edge_agent.errors import ConfigError
+if TYPE_CHECKING:
+    from edge_agent.config import Config
 
 DEFAULT_CONFIG = Path("/etc/edge-agent/edge-agent.toml")
 
@@ -38,6 +38,9 @@ def config_path(args: argparse.Namespace) -> Optional[Path]:
 
 def load_or_report(args: argparse.Namespace) -> Optional[Config]:
     """Load the config; on error print every problem to stderr and return None (exit 2)."""
+    from edge_agent.config import Config, load_config  # pydantic: only once a config is needed
+    from edge_agent.errors import ConfigError
+
     path = config_path(args)
     try:
         return load_config(path) if path is not None else Config()

@@ -10,15 +10,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from edge_agent.cli.common import add_config_argument, config_path, load_or_report
-from edge_agent.config import Config
+
+if TYPE_CHECKING:
+    from edge_agent.config import Config
 
 log = logging.getLogger("edge_agent.run")
+
+PLAIN_CONFIG_FD = "EDGE_AGENT_PLAIN_CONFIG_FD"
+"""Set by ``run`` for the interpreter it replaces itself with: the memory file that holds the
+validated config as plain objects (:mod:`edge_agent.plain_config`)."""
+LEAN_ENV = "EDGE_AGENT_LEAN"
+"""``0`` keeps the validating interpreter running the agent (pydantic and all stay loaded)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,9 +35,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = load_or_report(args)
+    config: Any = _handed_over()
     if config is None:
-        return 2
+        config = load_or_report(args)
+        if config is None:
+            return 2
+        if getattr(args, "_words", None) is not None:  # a command line, not main() called in-process
+            _run_lean(config, args._words)  # returns only where it cannot replace this process
     from edge_agent.errors import EdgeAgentError
 
     try:
@@ -37,6 +50,50 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _run_lean(config: Config, words: list[str]) -> None:
+    """Replace this process (same pid, argv and environment) by one that never loads pydantic.
+
+    The validated config goes to the new interpreter as plain objects in an anonymous
+    memory file (``memfd``, inherited by the exec; no file on disk, nothing in argv or the
+    environment but its descriptor number). Returns, having changed nothing, when the
+    platform has no ``memfd_create`` or ``EDGE_AGENT_LEAN=0``; the agent then runs here.
+    """
+    if os.environ.get(LEAN_ENV) == "0" or not hasattr(os, "memfd_create"):
+        return
+    from edge_agent.plain_config import dumps
+
+    try:
+        data = dumps(config)
+        fd = os.memfd_create("edge-agent-config", 0)  # no MFD_CLOEXEC: the exec inherits it
+    except (OSError, TypeError, ValueError) as exc:
+        log.info("running with the validated config in this process: %s", exc)
+        return
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.lseek(fd, 0, os.SEEK_SET)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        argv = [sys.executable, "-m", "edge_agent", *words]
+        os.execve(sys.executable, argv, {**os.environ, PLAIN_CONFIG_FD: str(fd)})
+    except OSError as exc:
+        os.close(fd)
+        log.info("running with the validated config in this process: %s", exc)
+
+
+def _handed_over() -> Optional[Any]:
+    """The plain config :func:`_run_lean` handed to this interpreter, or None when there is none."""
+    fd_text = os.environ.pop(PLAIN_CONFIG_FD, None)
+    if fd_text is None:
+        return None
+    from edge_agent.plain_config import loads
+
+    fd = int(fd_text)
+    with os.fdopen(fd, "rb") as handle:
+        return loads(handle.read())
 
 
 class _Lifecycle:

@@ -25,9 +25,8 @@ import logging
 import random
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from edge_agent.config import Config, HeartbeatBase
 from edge_agent.errors import (
     ConfigError,
     StoreError,
@@ -41,6 +40,9 @@ from edge_agent.model import Clock, Event, Snapshot, format_utc
 from edge_agent.store import Store
 from edge_agent.vendors import adapter_class
 from edge_agent.vendors.types import Reply, VendorAdapter
+
+if TYPE_CHECKING:
+    from edge_agent.config import Config, HeartbeatBase
 
 log = logging.getLogger(__name__)
 

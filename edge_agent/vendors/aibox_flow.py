@@ -34,14 +34,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, ClassVar, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
-from edge_agent.config import AiBoxConfig
 from edge_agent.errors import VendorError, VendorTransportError
 from edge_agent.model import Snapshot, format_utc
 from edge_agent.vendors import aibox
 from edge_agent.vendors.aibox_time import format_event_time
 from edge_agent.vendors.types import BacklogItem, HttpRequest, Reply, Send, VendorContext
+
+if TYPE_CHECKING:
+    from edge_agent.config import AiBoxConfig
 
 log = logging.getLogger(__name__)
 

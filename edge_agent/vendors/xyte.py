@@ -29,9 +29,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-from edge_agent.config import XyteConfig
 from edge_agent.errors import VendorAuthError, VendorProtocolError, VendorRejectedError, VendorTransportError
 from edge_agent.model import Action, Snapshot, format_utc
 from edge_agent.vendors.types import (
@@ -41,6 +40,9 @@ from edge_agent.vendors.types import (
     error_detail,
     error_for_status,
 )
+
+if TYPE_CHECKING:
+    from edge_agent.config import XyteConfig
 
 VENDOR = "xyte"
 MIN_INTERVAL = 1.0

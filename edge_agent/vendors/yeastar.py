@@ -31,9 +31,8 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, ClassVar, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
-from edge_agent.config import YeastarConfig
 from edge_agent.errors import (
     VendorAuthError,
     VendorError,
@@ -52,6 +51,9 @@ from edge_agent.vendors.types import (
     VendorContext,
     error_for_status,
 )
+
+if TYPE_CHECKING:
+    from edge_agent.config import YeastarConfig
 
 log = logging.getLogger(__name__)
 
