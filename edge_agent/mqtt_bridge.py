@@ -4,7 +4,7 @@ Why the asyncio loop and not paho's own network thread: a later issue runs thous
 agents in one process, and a thread per client would be thousands of threads. So, as
 aiomqtt and paho's ``examples/loop_asyncio.py`` do, paho's socket callbacks register its
 socket with the loop (``add_reader``/``add_writer``) and a small task calls ``loop_misc()``
-every second for keepalive. The one blocking step is paho's ``connect()`` (DNS, TCP
+ten times per keepalive. The one blocking step is paho's ``connect()`` (DNS, TCP
 connect, TLS handshake): it runs in the loop's default executor, and paho calls the socket
 callbacks from that thread, so they hop to the loop with ``call_soon_threadsafe``. Every
 read, write and protocol callback then runs on the loop thread, so paho's callbacks can
@@ -43,7 +43,12 @@ log = logging.getLogger(__name__)
 CLOSED = "the connection was closed"
 
 KEEPALIVE_TICK = 1.0
-"""How often paho's ``loop_misc()`` runs: it sends PINGREQ and notices a silent broker."""
+"""The shortest pause between two runs of paho's ``loop_misc()`` (it sends PINGREQ and notices
+a silent broker)."""
+KEEPALIVE_TICKS = 10
+"""``loop_misc()`` runs this many times per keepalive (every 6 s at the default 60 s): a ping
+is then at most a tenth of the keepalive late, well inside the broker's 1.5 keepalives,
+and an idle Pi Zero is not woken every second for nothing."""
 
 
 class MqttBridge:
@@ -321,7 +326,7 @@ class MqttBridge:
 
     async def _keep_alive(self) -> None:
         while True:
-            await asyncio.sleep(KEEPALIVE_TICK)
+            await asyncio.sleep(max(KEEPALIVE_TICK, self.keepalive / KEEPALIVE_TICKS))
             if self._client.loop_misc() != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 return
 
