@@ -26,6 +26,7 @@ log = logging.getLogger("edge_agent.run")
 PLAIN_CONFIG_FD = "EDGE_AGENT_PLAIN_CONFIG_FD"
 """Set by ``run`` for the interpreter it replaces itself with: the memory file that holds the
 validated config as plain objects (:mod:`edge_agent.plain_config`)."""
+MEMFD_NAME = "edge-agent-config"
 LEAN_ENV = "EDGE_AGENT_LEAN"
 """``0`` keeps the validating interpreter running the agent (pydantic and all stay loaded)."""
 
@@ -57,16 +58,20 @@ def _run_lean(config: Config, words: list[str]) -> None:
 
     The validated config goes to the new interpreter as plain objects in an anonymous
     memory file (``memfd``, inherited by the exec; no file on disk, nothing in argv or the
-    environment but its descriptor number). Returns, having changed nothing, when the
-    platform has no ``memfd_create`` or ``EDGE_AGENT_LEAN=0``; the agent then runs here.
+    environment but its descriptor number); ``words``, the command line's arguments, are
+    given again. Returns, having changed nothing, when the platform has no
+    ``memfd_create``, on Android (Termux) unless ``EDGE_AGENT_LEAN=1``, with
+    ``EDGE_AGENT_LEAN=0``, or when the exec fails; the agent then runs here, as before.
     """
     if os.environ.get(LEAN_ENV) == "0" or not hasattr(os, "memfd_create"):
         return
+    if "ANDROID_ROOT" in os.environ and os.environ.get(LEAN_ENV) != "1":
+        return  # Android's seccomp policy may kill on a syscall it does not allow: ask first
     from edge_agent.plain_config import dumps
 
     try:
         data = dumps(config)
-        fd = os.memfd_create("edge-agent-config", 0)  # no MFD_CLOEXEC: the exec inherits it
+        fd = os.memfd_create(MEMFD_NAME, 0)  # no MFD_CLOEXEC: the exec inherits it
     except (OSError, TypeError, ValueError) as exc:
         log.info("running with the validated config in this process: %s", exc)
         return
@@ -91,9 +96,16 @@ def _handed_over() -> Optional[Any]:
         return None
     from edge_agent.plain_config import loads
 
-    fd = int(fd_text)
-    with os.fdopen(fd, "rb") as handle:
-        return loads(handle.read())
+    try:
+        fd = int(fd_text)
+        # only the memory file _run_lean made, never whatever a stray variable points at
+        if not os.readlink(f"/proc/self/fd/{fd}").startswith(f"/memfd:{MEMFD_NAME}"):
+            raise ValueError(f"descriptor {fd} is not the handed-over config")
+        with os.fdopen(fd, "rb") as handle:
+            return loads(handle.read())
+    except (OSError, ValueError, EOFError, AttributeError, ImportError) as exc:
+        log.warning("the handed-over config cannot be read (%s): validating the file again", exc)
+        return None
 
 
 class _Lifecycle:
