@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import ssl
 import threading
 from collections.abc import Sequence
 from typing import Any, Callable, Literal, Optional
@@ -38,9 +37,16 @@ from paho.mqtt.properties import Properties
 from edge_agent.errors import MqttConnectError, MqttError, MqttPublishError
 from edge_agent.mqtt_options import IncomingMessage, TlsSettings, WillMessage, build_tls_context
 
+try:
+    import ssl
+except ImportError:  # left out by `edge-agent run` when the config uses no TLS (see cli/run.py)
+    ssl = None  # type: ignore[assignment]
+
 log = logging.getLogger(__name__)
 
 CLOSED = "the connection was closed"
+_CERT_ERRORS: tuple[type[Exception], ...] = (ssl.SSLCertVerificationError,) if ssl is not None else ()
+_TLS_ERRORS: tuple[type[Exception], ...] = (ssl.SSLError,) if ssl is not None else ()
 
 KEEPALIVE_TICK = 1.0
 """The shortest pause between two runs of paho's ``loop_misc()`` (it sends PINGREQ and notices
@@ -154,11 +160,11 @@ class MqttBridge:
         self._receive_maximum = self.max_inflight
         try:
             rc = await loop.run_in_executor(None, self._blocking_connect)
-        except ssl.SSLCertVerificationError as exc:
+        except _CERT_ERRORS as exc:
             raise MqttConnectError(
                 f"TLS verification of the broker {self.where} failed: {exc.verify_message or exc}"
             ) from exc
-        except ssl.SSLError as exc:
+        except _TLS_ERRORS as exc:
             raise MqttConnectError(f"TLS handshake with the broker {self.where} failed: {exc}") from exc
         except OSError as exc:
             raise MqttConnectError(
@@ -321,7 +327,7 @@ class MqttBridge:
         self._client.loop_read()
         sock = self._client.socket()
         # TLS may hold decrypted bytes the selector cannot see: read them now.
-        if isinstance(sock, ssl.SSLSocket) and sock.pending() and self._loop is not None:
+        if ssl is not None and isinstance(sock, ssl.SSLSocket) and sock.pending() and self._loop is not None:
             self._loop.call_soon(self._readable)
 
     async def _keep_alive(self) -> None:

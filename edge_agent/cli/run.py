@@ -8,7 +8,6 @@ errors in the log, and the old config keeps running.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import signal
@@ -37,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config: Any = _handed_over()
+    if config is not None and not needs_ssl(config):
+        for name in OPENSSL_MODULES:  # see needs_ssl
+            sys.modules.setdefault(name, None)  # type: ignore[arg-type]
     if config is None:
         config = load_or_report(args)
         if config is None:
@@ -46,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
     from edge_agent.errors import EdgeAgentError
 
     try:
-        asyncio.run(_run(config, config_path(args)))
+        import asyncio  # here, not at the top: asyncio imports ssl unless it is left out
+
+        asyncio.run(_run(config, config_path(args), getattr(args, "_words", None)))
     except EdgeAgentError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -89,6 +93,28 @@ def _run_lean(config: Config, words: list[str]) -> None:
         log.info("running with the validated config in this process: %s", exc)
 
 
+def needs_ssl(config: Any) -> bool:
+    """Whether ``config`` may use TLS: MQTT over TLS, any heartbeat (httpx), the embedded broker.
+
+    paho imports ``ssl`` and ``hashlib`` whether or not the connection uses TLS, and with
+    them OpenSSL's libcrypto: about 8 MB of the 29 MB of an agent with MQTT only (measured:
+    ``bench/README.md``). An agent handed a config that needs no TLS leaves them out
+    (:data:`OPENSSL_MODULES`): paho, urllib and asyncio run without ``ssl``, and
+    ``hashlib`` and ``hmac`` fall back to Python's own SHA-2 and MD5. A SIGHUP to a config
+    that needs TLS starts a fresh interpreter (:func:`_run`).
+    """
+    mqtt = config.mqtt
+    return bool(config.heartbeats) or (mqtt is not None and (mqtt.uses_tls or mqtt.embedded_broker))
+
+
+def _ssl_left_out() -> bool:
+    return "ssl" in sys.modules and sys.modules["ssl"] is None
+
+
+OPENSSL_MODULES = ("ssl", "_ssl", "_hashlib")
+"""The modules that load OpenSSL, left out when the config needs no TLS (:func:`needs_ssl`)."""
+
+
 def _handed_over() -> Optional[Any]:
     """The plain config :func:`_run_lean` handed to this interpreter, or None when there is none."""
     fd_text = os.environ.pop(PLAIN_CONFIG_FD, None)
@@ -115,6 +141,8 @@ class _Lifecycle:
         self.path = path
         self.finished = False
         self.next_config: Optional[Config] = None
+        import asyncio
+
         self.current_stop = asyncio.Event()
 
     def terminate(self) -> None:
@@ -138,11 +166,13 @@ class _Lifecycle:
         self.current_stop.set()
 
 
-async def _run(config: Config, path: Optional[Path]) -> None:
+async def _run(config: Config, path: Optional[Path], words: Optional[list[str]] = None) -> None:
     from edge_agent.assembly import build_agent
     from edge_agent.sdnotify import SystemdNotifier
 
     lifecycle = _Lifecycle(path)
+    import asyncio
+
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, lifecycle.terminate)
@@ -155,3 +185,9 @@ async def _run(config: Config, path: Optional[Path]) -> None:
         config, lifecycle.next_config = lifecycle.next_config, None
         lifecycle.current_stop = asyncio.Event()
         SystemdNotifier().reloading()
+        if _ssl_left_out() and needs_ssl(config):
+            if words is not None:
+                _run_lean(config, words)  # a fresh interpreter that may load ssl; returns if it cannot
+            for name in OPENSSL_MODULES:  # could not: what imports ssl from now on gets it
+                if sys.modules.get(name, 0) is None:
+                    del sys.modules[name]

@@ -157,3 +157,32 @@ def test_the_plain_config_holds_every_validated_value(monkeypatch: pytest.Monkey
     with pytest.raises(AttributeError):
         plain.device.id = "other"
     assert to_plain(config).heartbeats["iptv"].vendor == "telecomx"
+
+
+@pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="no memfd_create on this platform")
+def test_without_tls_openssl_stays_out_and_a_reload_that_needs_it_brings_it(tmp_path: Path) -> None:
+    """No heartbeat, no TLS: libcrypto is never mapped; SIGHUP to a config with a heartbeat
+    (httpx, TLS possible) starts a fresh interpreter under the same pid that has it."""
+    full = write_config(tmp_path).read_text()
+    config = tmp_path / "edge-agent.toml"
+    config.write_text(full.split("[heartbeats.iptv]")[0])
+    agent = start(config, tmp_path / "agent.log")
+    try:
+        wait_until("the agent running", lambda: running_as(config, agent.pid))
+        maps = Path(f"/proc/{agent.pid}/maps").read_text()
+        assert "libcrypto" not in maps and "_ssl" not in maps and "_hashlib" not in maps
+        config.write_text(full)
+        agent.send_signal(signal.SIGHUP)
+        wait_until(
+            "a heartbeat outcome after the reload",
+            lambda: (status(config).get("heartbeats") or {}).get("iptv"),
+        )
+        assert running_as(config, agent.pid)
+        maps = Path(f"/proc/{agent.pid}/maps").read_text()
+        assert "_ssl" in maps and "pydantic" not in maps
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(timeout=30) == 0
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
