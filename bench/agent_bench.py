@@ -283,6 +283,7 @@ def goals(
     print("\ngoals (ratios against processes measured in this run):")
 
     def line(goal: str, value: Optional[float], limit: float, strict: bool = False) -> None:
+        value = None if value is None else round(value, 2)  # judged as printed
         ok = None if value is None else (value < limit if strict else value <= limit)
         shown = "-" if value is None else f"{value:.2f}x"
         print(f"  {goal:70} {shown:>7}  {verdict(ok)}")
