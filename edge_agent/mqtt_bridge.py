@@ -26,6 +26,7 @@ import asyncio
 import logging
 import socket
 import threading
+import types
 from collections.abc import Sequence
 from typing import Any, Callable, Literal, Optional
 
@@ -41,6 +42,17 @@ try:
     import ssl
 except ImportError:  # left out by `edge-agent run` when the config uses no TLS (see cli/run.py)
     ssl = None  # type: ignore[assignment]
+
+
+class _NeverRaised(Exception):
+    """Stands for ``ssl``'s exceptions where ``ssl`` is left out: a plain socket never raises it."""
+
+
+if getattr(paho, "ssl", False) is None:
+    # paho 2 imports ssl optionally, but its plain-socket recv and send still name
+    # ssl.SSLWantReadError/SSLWantWriteError in ``except`` clauses, which fail on None
+    # the first time a read finds nothing (BlockingIOError). Nothing here uses TLS.
+    paho.ssl = types.SimpleNamespace(SSLWantReadError=_NeverRaised, SSLWantWriteError=_NeverRaised)
 
 log = logging.getLogger(__name__)
 
