@@ -67,7 +67,7 @@ def _run_lean(config: Config, words: list[str]) -> None:
     ``memfd_create``, on Android (Termux) unless ``EDGE_AGENT_LEAN=1``, with
     ``EDGE_AGENT_LEAN=0``, or when the exec fails; the agent then runs here, as before.
     """
-    if os.environ.get(LEAN_ENV) == "0" or not hasattr(os, "memfd_create"):
+    if os.environ.get(LEAN_ENV) == "0" or not hasattr(os, "memfd_create") or not sys.executable:
         return
     if "ANDROID_ROOT" in os.environ and os.environ.get(LEAN_ENV) != "1":
         return  # Android's seccomp policy may kill on a syscall it does not allow: ask first
