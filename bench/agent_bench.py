@@ -20,27 +20,42 @@ Usage: ``.venv/bin/python bench/agent_bench.py [--minutes 5] [--interval 10] [--
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Optional
 
-from agent_rig import Measured, Mosquitto, Simulators, Subscriber, agent_config, start_agent, wait_for
+from agent_rig import (
+    Measured,
+    Mosquitto,
+    Simulators,
+    Subscriber,
+    agent_config,
+    free_port,
+    start_agent,
+    start_floor,
+    wait_for,
+)
 from peers import PACKAGES, first_topic, prepare, start_peer
 
 SAMPLE_EVERY_S = 10.0
 NOT_METRICS = ("/availability", "/status", "/version")  # a peer's "I am here", sent at connect
 
 
-def cold_starts(workdir: Path, broker: Mosquitto, sims: Simulators, runs: int) -> list[float]:
+def cold_starts(
+    workdir: Path, broker: Mosquitto, sims: Simulators, runs: int, src: Optional[Path] = None
+) -> list[float]:
     """Seconds from spawn to the first retained state of edge-agent, one per run."""
     times = []
     for run in range(runs):
         device = f"cold-{run}"
         config = agent_config(workdir, broker.port, device_id=device, metrics_interval=10, sims=sims)
         watcher = Subscriber(broker.port, [f"edge/{device}/state"])
-        agent = start_agent(config, workdir / f"{device}.log")
+        agent = start_agent(config, workdir / f"{device}.log", src=src)
         try:
             wait_for("the first state", lambda w=watcher, d=device: f"edge/{d}/state" in w.first_seen)
             times.append(watcher.first_seen[f"edge/{device}/state"] - agent.started)
@@ -71,12 +86,15 @@ def peer_cold_start(
         watcher.close()
 
 
-def steady(
-    processes: list[Measured], warm_up: float, minutes: float
-) -> dict[str, tuple[float, float, float]]:
-    """name -> (median RSS MB, max RSS MB, CPU seconds per hour) over the measured window."""
+Figures = dict[str, tuple[float, float, float, float]]
+"""process name -> (median RSS MB, max RSS MB, CPU s per hour, bytes written per hour)."""
+
+
+def steady(processes: list[Measured], warm_up: float, minutes: float, wal_files: dict[str, Path]) -> Figures:
+    """Each process's figures over the same measured window; ``wal_files`` gets its high water mark."""
     time.sleep(warm_up)
     cpu_start = {p.name: p.cpu_s() for p in processes}
+    written_start = {p.name: p.write_bytes() for p in processes}
     rss: dict[str, list[float]] = {p.name: [] for p in processes}
     started = time.monotonic()
     while time.monotonic() - started < minutes * 60:
@@ -84,6 +102,9 @@ def steady(
             if not process.alive():
                 raise SystemExit(f"{process.name} exited during the measurement")
             rss[process.name].append(process.rss_mb())
+        for name, wal in wal_files.items():
+            size = wal.stat().st_size if wal.exists() else 0
+            WAL_HIGH_WATER[name] = max(WAL_HIGH_WATER.get(name, 0), size)
         time.sleep(SAMPLE_EVERY_S)
     window = time.monotonic() - started
     return {
@@ -91,9 +112,24 @@ def steady(
             statistics.median(rss[p.name]),
             max(rss[p.name]),
             (p.cpu_s() - cpu_start[p.name]) * 3600 / window,
+            (p.write_bytes() - written_start[p.name]) * 3600 / window,
         )
         for p in processes
     }
+
+
+WAL_HIGH_WATER: dict[str, int] = {}
+"""process name -> largest size its store's ``-wal`` file reached during the window."""
+
+
+def command_seconds(argv: list[str], runs: int, env: Optional[dict[str, str]]) -> float:
+    """Median wall time of running ``argv`` to its end, as a user at a console waits for it."""
+    times = []
+    for _ in range(runs):
+        started = time.monotonic()
+        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=True)
+        times.append(time.monotonic() - started)
+    return statistics.median(times)
 
 
 def main() -> None:
@@ -104,10 +140,21 @@ def main() -> None:
     parser.add_argument(
         "--interval", type=int, default=10, help="metrics and heartbeat interval, s (default 10)"
     )
+    parser.add_argument(
+        "--fast-interval",
+        type=int,
+        default=1,
+        help="a second metrics interval for the CPU goal (MQTT only, linux2mqtt, floor); 0: none",
+    )
     parser.add_argument("--warm-up", type=float, default=60.0, help="seconds before measuring (default 60)")
     parser.add_argument("--cold-starts", type=int, default=5)
     parser.add_argument("--no-peers", action="store_true", help="measure edge-agent only")
     parser.add_argument("--peer-dir", type=Path, default=Path.home() / ".cache" / "edge-agent-bench")
+    parser.add_argument(
+        "--agent-src",
+        type=Path,
+        help="run the edge_agent package found in this folder (e.g. an older checkout) instead",
+    )
     args = parser.parse_args()
 
     peer_bins: dict[str, Path] = {}
@@ -120,13 +167,15 @@ def main() -> None:
             else:
                 peer_bins[name] = bin_dir
 
+    src = args.agent_src.resolve() if args.agent_src else None
+    env = {**os.environ, "PYTHONPATH": str(src)} if src else None
     with tempfile.TemporaryDirectory(prefix="agent-bench-") as tmp:
         workdir = Path(tmp)
         broker = Mosquitto(workdir)
         sims = Simulators(args.interval)
         processes: list[Measured] = []
         try:
-            starts = cold_starts(workdir, broker, sims, args.cold_starts)
+            starts = cold_starts(workdir, broker, sims, args.cold_starts, src)
             peer_starts = {
                 name: statistics.median(
                     peer_cold_start(name, bin_dir, workdir, broker, args.interval, run)
@@ -137,47 +186,135 @@ def main() -> None:
             every = args.interval
             full = agent_config(workdir, broker.port, device_id="full", metrics_interval=every, sims=sims,
                                 heartbeat_interval=every)  # fmt: skip
-            bare = agent_config(workdir, broker.port, device_id="mqtt-only", metrics_interval=args.interval)
-            processes.append(start_agent(full, workdir / "full.log", "edge-agent (5 vendors + MQTT)"))
-            processes.append(start_agent(bare, workdir / "bare.log", "edge-agent (MQTT only)"))
+            bare = agent_config(workdir, broker.port, device_id="mqtt-only", metrics_interval=every)
+            defaults = agent_config(workdir, broker.port, device_id="defaults", metrics_interval=every,
+                                    sims=sims, heartbeat_interval=None, report_port=free_port())  # fmt: skip
+            cli = [sys.executable, "-m", "edge_agent"]
+            commands = {
+                f"edge-agent {what}": command_seconds([*cli, what, "-c", str(bare)], args.cold_starts, env)
+                for what in ("check", "metrics")
+            }
+            wal_files = {
+                FULL: workdir / "full.db-wal",
+                BARE: workdir / "mqtt-only.db-wal",
+                DEFAULTS: workdir / "defaults.db-wal",
+            }
+            processes.append(start_agent(full, workdir / "full.log", FULL, src))
+            processes.append(start_agent(bare, workdir / "bare.log", BARE, src))
+            processes.append(start_agent(defaults, workdir / "defaults.log", DEFAULTS, src))
+            processes.append(start_floor(broker.port, every, workdir / "floor.log", "floor/slow"))
             for name, bin_dir in peer_bins.items():
-                processes.append(start_peer(name, bin_dir, broker.port, args.interval, workdir))
-            figures = steady(processes, args.warm_up, args.minutes)
+                processes.append(start_peer(name, bin_dir, broker.port, every, workdir))
+            fast = args.fast_interval
+            if fast and fast != every:
+                fast_bare = agent_config(
+                    workdir, broker.port, device_id="mqtt-only-fast", metrics_interval=fast
+                )
+                wal_files[f"{BARE} {fast} s"] = workdir / "mqtt-only-fast.db-wal"
+                processes.append(start_agent(fast_bare, workdir / "fast.log", f"{BARE} {fast} s", src))
+                processes.append(start_floor(broker.port, fast, workdir / "floor-fast.log", "floor/fast"))
+                if "linux2mqtt" in peer_bins:
+                    l2m = peer_bins["linux2mqtt"]
+                    peer = start_peer("linux2mqtt", l2m, broker.port, fast, workdir, "-fast")
+                    peer.name = f"linux2mqtt {fast} s (runs at 5 s)"  # its shortest interval
+                    processes.append(peer)
+            figures = steady(processes, args.warm_up, args.minutes, wal_files)
         finally:
             for process in processes:
                 process.stop()
             sims.close()
             broker.stop()
 
-    report(args, starts, peer_starts, figures)
+    report(args, starts, peer_starts, commands, figures)
+
+
+FULL = "edge-agent (5 vendors + MQTT)"
+BARE = "edge-agent (MQTT only)"
+DEFAULTS = "edge-agent (5 vendors, default intervals)"
+HOURS_PER_YEAR = 24 * 365
+
+
+def verdict(ok: Optional[bool]) -> str:
+    return "not measured" if ok is None else ("MET" if ok else "NOT MET")
 
 
 def report(
     args: argparse.Namespace,
     starts: list[float],
     peer_starts: dict[str, float],
-    figures: dict[str, tuple[float, float, float]],
+    commands: dict[str, float],
+    figures: Figures,
 ) -> None:
-    print(f"cold start to the first retained state (5 vendors + MQTT on), median of {len(starts)}: "
-          f"{statistics.median(starts):.2f} s (min {min(starts):.2f}, max {max(starts):.2f})")  # fmt: skip
+    source = f" (edge_agent from {args.agent_src})" if args.agent_src else ""
+    cold = statistics.median(starts)
+    print(
+        f"edge-agent{source}: cold start to the first retained state (5 vendors + MQTT on), "
+        f"median of {len(starts)}: {cold:.2f} s (min {min(starts):.2f}, max {max(starts):.2f})"
+    )
     for name, seconds in peer_starts.items():
         print(f"cold start to the first metric message, {name}, median of {len(starts)}: {seconds:.2f} s")
+    for name, seconds in commands.items():
+        print(f"{name} (MQTT-only config), wall time, median of {args.cold_starts}: {seconds:.2f} s")
     print(f"\nsteady state at a {args.interval} s interval, {args.minutes:g} min measured after "
-          f"{args.warm_up:g} s warm-up (CPU extrapolated to an hour):")  # fmt: skip
-    print(f"{'process':34} {'RSS MB (median)':>16} {'RSS MB (max)':>13} {'CPU s/hour':>11}")
-    for name, (median, peak, cpu) in figures.items():
-        print(f"{name:34} {median:16.1f} {peak:13.1f} {cpu:11.1f}")
-    base: Optional[tuple[float, float, float]] = figures.get("edge-agent (5 vendors + MQTT)")
-    bare = figures.get("edge-agent (MQTT only)")
-    for name in PACKAGES:
-        if name not in figures or base is None or bare is None:
-            continue
-        median, _, cpu = figures[name]
-        rss = f"RSS {median / bare[0]:.2f}x (MQTT only), {median / base[0]:.2f}x (5 vendors)"
-        cpu_ratio = f"CPU {cpu / bare[2]:.2f}x (MQTT only), {cpu / base[2]:.2f}x (5 vendors)"
-        print(f"{name} / edge-agent: {rss}; {cpu_ratio}")
-        if name in peer_starts:
-            print(f"{name} / edge-agent cold start: {peer_starts[name] / statistics.median(starts):.2f}x")
+          f"{args.warm_up:g} s warm-up (CPU and writes extrapolated to an hour):")  # fmt: skip
+    header = f"{'RSS MB (median)':>16} {'RSS MB (max)':>13} {'CPU s/hour':>11} {'KB written/h':>13}"
+    print(f"{'process':44} {header}")
+    for name, (median, peak, cpu, written) in figures.items():
+        print(f"{name:44} {median:16.1f} {peak:13.1f} {cpu:11.1f} {written / 1024:13.0f}")
+    for name, size in WAL_HIGH_WATER.items():
+        print(f"{name}: the store's -wal file reached {size / 1024:.0f} KB")
+    goals(args, starts, peer_starts, commands, figures)
+
+
+def ratio(figures: Figures, mine: str, theirs: str, index: int) -> Optional[float]:
+    if mine not in figures or theirs not in figures or not figures[theirs][index]:
+        return None
+    return figures[mine][index] / figures[theirs][index]
+
+
+def goals(
+    args: argparse.Namespace,
+    starts: list[float],
+    peer_starts: dict[str, float],
+    commands: dict[str, float],
+    figures: Figures,
+) -> None:
+    """Each goal of issue 15 with its ratio against the peers measured in this run, and whether met."""
+    print("\ngoals (ratios against processes measured in this run):")
+
+    def line(goal: str, value: Optional[float], limit: float, strict: bool = False) -> None:
+        value = None if value is None else round(value, 2)  # judged as printed
+        ok = None if value is None else (value < limit if strict else value <= limit)
+        shown = "-" if value is None else f"{value:.2f}x"
+        print(f"  {goal:70} {shown:>7}  {verdict(ok)}")
+
+    line("1 memory: RSS MQTT only / linux2mqtt (<= 1)", ratio(figures, BARE, "linux2mqtt", 0), 1.0)
+    line("1 memory: RSS 5 vendors + MQTT + store / glances (< 1)", ratio(figures, FULL, "glances", 0), 1.0,
+         strict=True)  # fmt: skip
+    cold = statistics.median(starts)
+    peer = peer_starts.get("linux2mqtt")
+    line("2 start-up: spawn to first retained state / linux2mqtt's first metric (<= 2)",
+         cold / peer if peer else None, 2.0)  # fmt: skip
+    for name, seconds in commands.items():
+        ok = seconds < 0.3
+        print(f"  {'2 start-up: ' + name + ' wall time (< 0.3 s)':70} {seconds:6.2f}s  {verdict(ok)}")
+    intervals = [(args.interval, BARE, "linux2mqtt", f"bare-reads floor ({args.interval:g} s)")]
+    if args.fast_interval and args.fast_interval != args.interval:
+        fast = args.fast_interval
+        peer_fast = f"linux2mqtt {fast} s (runs at 5 s)"
+        intervals.append((fast, f"{BARE} {fast} s", peer_fast, f"bare-reads floor ({fast:g} s)"))
+    for every, mine, peer_name, floor in intervals:
+        line(f"3 CPU at {every} s: MQTT only / linux2mqtt (<= 1)", ratio(figures, mine, peer_name, 2), 1.0)
+        line(f"3 CPU at {every} s: MQTT only / bare-reads floor (<= 2)", ratio(figures, mine, floor, 2), 2.0)
+    if DEFAULTS in figures:
+        per_hour = figures[DEFAULTS][3]
+        per_year = per_hour * HOURS_PER_YEAR / 1024**3
+        print(f"  4 SD writes, 5 vendors at default intervals + MQTT: {per_hour / 1024:.0f} KB/hour, "
+              f"{per_year:.2f} GB/year (no peer keeps a store: reported, not judged)")  # fmt: skip
+        for name in (BARE, FULL):
+            if name in figures:
+                print(f"    {name}: {figures[name][3] / 1024:.0f} KB/hour")
+    print("  5 soak: RSS flat after the first minute -- run bench/soak.py (not part of this run)")
 
 
 if __name__ == "__main__":

@@ -101,9 +101,14 @@ def agent_config(
     device_id: str,
     metrics_interval: float,
     sims: Optional[Simulators] = None,
-    heartbeat_interval: float = 10,
+    heartbeat_interval: Optional[float] = 10,
+    report_port: Optional[int] = None,
 ) -> Path:
-    """A config for one agent; with ``sims``, all five vendors beat every ``heartbeat_interval`` s."""
+    """A config for one agent; with ``sims``, all five vendors beat every ``heartbeat_interval`` s.
+
+    ``heartbeat_interval=None`` leaves every endpoint at its vendor's default interval;
+    ``report_port`` is where its PBX listener binds (default ``sims.report_port``: one agent).
+    """
     text = f"""
 [device]
 id = "{device_id}"
@@ -126,13 +131,14 @@ allow = ["MESSAGE"]
 MESSAGE = ["/bin/true", "{{message}}"]
 """
     if sims is not None:
-        creds, url, every = sims.credentials, sims.servers, heartbeat_interval
+        creds, url = sims.credentials, sims.servers
+        beat = "" if heartbeat_interval is None else f"interval = {heartbeat_interval}"
         text += f"""
 [heartbeats.iptv]
 vendor = "telecomx"
 url = "{url["telecomx"].url}/iptv/app/heartbeat"
 token = "{creds["telecomx"]["token"]}"
-interval = {every}
+{beat}
 
 [heartbeats.hub]
 vendor = "xyte"
@@ -141,13 +147,13 @@ hardware_key = "{creds["xyte"]["hardware_key"]}"
 sn = "SN-{device_id}"
 mac = "02:00:00:00:00:01"
 firmware_version = "0.9.0"
-interval = {every}
+{beat}
 
 [heartbeats.camera]
 vendor = "aibox"
 url = "{url["aibox"].url}/event"
 serial_number = "SN-{device_id}"
-interval = {every}
+{beat}
 
 [heartbeats.pbx]
 vendor = "yeastar"
@@ -155,9 +161,9 @@ url = "{url["yeastar"].url}"
 username = "{creds["yeastar"]["username"]}"
 password = "{creds["yeastar"]["password"]}"
 report_ip = "127.0.0.1"
-report_port = {sims.report_port}
+report_port = {report_port or sims.report_port}
 report_bind = "127.0.0.1"
-interval = {every}
+{beat}
 
 [heartbeats.presence]
 vendor = "pubnub"
@@ -166,7 +172,7 @@ subscribe_key = "{creds["pubnub"]["subscribe_key"]}"
 publish_key = "{creds["pubnub"]["publish_key"]}"
 secret_key = "{creds["pubnub"]["secret_key"]}"
 channels = ["lobby"]
-interval = {every}
+{beat}
 state = ["cpu_percent"]
 """
     path = workdir / f"{device_id}.toml"
@@ -196,6 +202,13 @@ class Measured:
                 return int(line.split()[1]) / 1024
         return float("nan")
 
+    def write_bytes(self) -> int:
+        """Bytes this process caused to be written to storage (``/proc/<pid>/io`` ``write_bytes``)."""
+        for line in Path(f"/proc/{self.pid}/io").read_text().splitlines():
+            if line.startswith("write_bytes:"):
+                return int(line.split()[1])
+        return 0
+
     def cpu_s(self) -> float:
         fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -210,9 +223,21 @@ class Measured:
                 self.process.wait()
 
 
-def start_agent(config: Path, log: Path, name: str = "edge-agent") -> Measured:
+def start_agent(config: Path, log: Path, name: str = "edge-agent", src: Optional[Path] = None) -> Measured:
+    """``python -m edge_agent run``; with ``src``, the ``edge_agent`` package found under that folder
+    (e.g. an older checkout, for a before/after in one run) instead of the installed one."""
     argv = [sys.executable, "-m", "edge_agent", "--log-level", "warning", "run", "-c", str(config)]
-    return Measured(name, argv, log)
+    env = None
+    if src is not None:
+        env = {**os.environ, "PYTHONPATH": str(src)}
+    return Measured(name, argv, log, env=env)
+
+
+def start_floor(port: int, interval: float, log: Path, topic: str) -> Measured:
+    """``bench/floor.py``: the bare reads, ``json.dumps`` and a QoS 1 publish every ``interval`` s."""
+    floor = Path(__file__).with_name("floor.py")
+    argv = [sys.executable, str(floor), "--port", str(port), "--interval", str(interval), "--topic", topic]
+    return Measured(f"bare-reads floor ({interval:g} s)", argv, log)
 
 
 class Subscriber:

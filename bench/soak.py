@@ -11,7 +11,8 @@ sample, the messages a plain subscriber has received from the agent, and the out
 depth that ``edge-agent status --json`` reports. At the end: owed versus received
 (reports and actions), memory growth, and CPU seconds per hour over the whole run.
 
-Usage: ``.venv/bin/python bench/soak.py [--minutes 10] [--sample 30] [--heartbeat-interval 5]``
+Usage: ``.venv/bin/python bench/soak.py [--minutes 10] [--sample 30] [--heartbeat-interval 5]
+[--agent-src DIR]``
 """
 
 from __future__ import annotations
@@ -82,6 +83,9 @@ def main() -> None:
     parser.add_argument("--sample", type=float, default=30.0, help="seconds between samples (default 30)")
     parser.add_argument("--heartbeat-interval", type=int, default=5, help="every vendor, seconds (default 5)")
     parser.add_argument("--report-every", type=float, default=2.0, help="PBX report every N s (default 2)")
+    parser.add_argument(
+        "--agent-src", type=Path, help="run the edge_agent package found in this folder (an older checkout)"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
@@ -94,7 +98,8 @@ def main() -> None:
         )
         watcher = Subscriber(broker.port, [f"edge/{DEVICE}/#"])
         watcher.keep_payloads_of = ("/pbx/pbx", "/events")
-        agent = start_agent(config, workdir / "agent.log")
+        src = args.agent_src.resolve() if args.agent_src else None
+        agent = start_agent(config, workdir / "agent.log", src=src)
         traffic = None
         try:
             wait_for("the first state", lambda: f"edge/{DEVICE}/state" in watcher.first_seen)

@@ -26,11 +26,10 @@ import logging
 import os
 import random as _random
 from collections.abc import Sequence
-from typing import Any, Callable, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
 
 from edge_agent import __version__
 from edge_agent.broker import EmbeddedBroker
-from edge_agent.config import Config
 from edge_agent.errors import EdgeAgentError, StoreError
 from edge_agent.loops import FailureStreak, Liveness, report, stopped_within
 from edge_agent.mirror import CommandHandler, MqttMirror
@@ -38,6 +37,9 @@ from edge_agent.model import Clock, Event, Snapshot, SystemClock, format_utc
 from edge_agent.sdnotify import SystemdNotifier
 from edge_agent.store import RESET_KEY, Store
 from edge_agent.topics import Topics
+
+if TYPE_CHECKING:
+    from edge_agent.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,14 @@ STATUS_NAMESPACE = "agent"
 SNAPSHOT_LOOP = "snapshot"
 STORE_PROBE_EVERY = 5.0
 """While the store is degraded, how often a small write checks whether it works again."""
+OUTCOME_VOLATILE = ("time", "latency_ms", "next_in_s")
+"""Keys of a heartbeat outcome that change on every beat; the rest say what happened."""
+OUTCOME_REFRESH_S = 600.0
+"""An outcome that says what the stored one says is written again only after this long.
+
+Each write is a commit (a WAL frame and an fsync) on an SD card that wears out; the stored
+outcome is for ``edge-agent status`` and need not survive a power cut, so a beat that
+changes only its time, latency and next beat waits (the MQTT outcome is sent every beat)."""
 
 
 class Service(Protocol):
@@ -100,6 +110,8 @@ class Agent:
             if config.mqtt.embedded_broker:
                 self.broker = EmbeddedBroker(host=config.mqtt.host, port=config.mqtt.port)
         self._services: list[Service] = []
+        self._outcomes_written: dict[str, tuple[dict[str, Any], float]] = {}
+        self._outcomes_unwritten: dict[str, dict[str, Any]] = {}
         self._latest: Optional[Snapshot] = None
         self._first_snapshot: Optional[asyncio.Event] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
@@ -144,13 +156,25 @@ class Agent:
     def set_heartbeat_outcome(self, name: str, outcome: dict[str, Any]) -> None:
         """The last outcome of heartbeat endpoint ``name``, mirrored to its topic and the state.
 
-        Also kept in the store, where ``edge-agent status`` reads it without a broker (not
-        while the store cannot be written: the live mirror still gets it).
+        Also kept in the store, where ``edge-agent status`` reads it without a broker: at
+        once when it says something new, else at most every :data:`OUTCOME_REFRESH_S` and
+        when the agent stops (see :data:`OUTCOME_REFRESH_S` for why); not while the store
+        cannot be written (the live mirror still gets it).
         """
-        try:
-            self.store.set_state(STATUS_NAMESPACE, f"heartbeat:{name}", outcome)
-        except StoreError as exc:
-            log.debug("heartbeat %s outcome not kept for status: %s", name, exc)
+        stable = {key: value for key, value in outcome.items() if key not in OUTCOME_VOLATILE}
+        written = self._outcomes_written.get(name)
+        now = self.clock.monotonic()
+        if written is None or written[0] != stable or now - written[1] >= OUTCOME_REFRESH_S:
+            try:
+                self.store.set_state(STATUS_NAMESPACE, f"heartbeat:{name}", outcome)
+            except StoreError as exc:
+                log.debug("heartbeat %s outcome not kept for status: %s", name, exc)
+                self._outcomes_unwritten[name] = outcome
+                return
+            self._outcomes_written[name] = (stable, now)
+            self._outcomes_unwritten.pop(name, None)
+        else:
+            self._outcomes_unwritten[name] = outcome
         if self.mirror is not None:
             self.mirror.set_heartbeat_outcome(name, outcome)
 
@@ -237,10 +261,13 @@ class Agent:
         finally:
             if self.broker is not None:
                 await self.broker.stop()
+            last = {f"heartbeat:{name}": outcome for name, outcome in self._outcomes_unwritten.items()}
             try:
-                self.store.set_state(STATUS_NAMESPACE, "stopped", format_utc(self.clock.now()))
+                self.store.update_state(STATUS_NAMESPACE, {**last, "stopped": format_utc(self.clock.now())})
             except StoreError as exc:
                 log.warning("the stop of this run is not recorded for status: %s", exc)
+            else:
+                self._outcomes_unwritten.clear()
             self.store.close()
 
     # -- the store's health -----------------------------------------------------------------

@@ -20,16 +20,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from edge_agent.actions import ActionRunner
 from edge_agent.agent import Agent
-from edge_agent.config import Config
-from edge_agent.heartbeat import HeartbeatEngine
-from edge_agent.heartbeat.context import state_namespace
 from edge_agent.loops import Supervised
 from edge_agent.model import Clock, Event
 from edge_agent.vendors.registry import VENDORS
+
+if TYPE_CHECKING:
+    from edge_agent.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,15 @@ def build_agent(config: Config, *, clock: Optional[Clock] = None) -> Agent:
         hooked = hooks.get(str(event.data.get("endpoint")))
         if hooked is not None:
             hooked[0].on_event(hooked[1], config.heartbeats[hooked[1].name], event)
+
+    if not config.heartbeats:
+        return agent  # no HTTP client, no vendor code loaded: nothing would beat
+    # imported here, so that an agent without heartbeats never loads httpx and the vendors
+    from edge_agent.heartbeat import HeartbeatEngine
+
+    if not config.heartbeats:
+        return agent  # no HTTP client, no vendor code loaded: nothing would beat
+    # imported here, so that an agent without heartbeats never loads httpx and the vendors
 
     engine = HeartbeatEngine(
         config,
@@ -114,6 +123,8 @@ class EndpointHookContext:
         return self.agent.emit(event_type, data)
 
     def get_state(self, key: str) -> Any:
+        from edge_agent.heartbeat.context import state_namespace  # only where a vendor has hooks
+
         return self.agent.store.get_state(state_namespace(self.name), key)
 
 

@@ -23,12 +23,10 @@ import random as _random
 from collections import deque
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from edge_agent.actions.intake import EnvelopeIntake
-from edge_agent.config import DeviceConfig, MqttConfig
 from edge_agent.errors import MqttConnectError, MqttError, MqttPublishError, StoreError
-from edge_agent.ha_discovery import discovery_messages
 from edge_agent.loops import (
     IDLE_BEAT,
     ErrorReport,
@@ -44,6 +42,9 @@ from edge_agent.mqtt_options import IncomingMessage, TlsSettings, WillMessage
 from edge_agent.outbox_drain import OutboxDrain
 from edge_agent.store import Store
 from edge_agent.topics import Topics, topic_levels
+
+if TYPE_CHECKING:
+    from edge_agent.config import DeviceConfig, MqttConfig
 
 log = logging.getLogger(__name__)
 
@@ -411,6 +412,8 @@ class MqttMirror:
         fresh = [key for key in keys if again or key not in self._announced]
         if not fresh:
             return
+        from edge_agent.ha_discovery import discovery_messages  # only with home_assistant = true
+
         for topic, payload in discovery_messages(
             self.topics, fresh, device_name=self.device_name, version=self.version, labels=self._labels
         ):

@@ -4,7 +4,7 @@ Why the asyncio loop and not paho's own network thread: a later issue runs thous
 agents in one process, and a thread per client would be thousands of threads. So, as
 aiomqtt and paho's ``examples/loop_asyncio.py`` do, paho's socket callbacks register its
 socket with the loop (``add_reader``/``add_writer``) and a small task calls ``loop_misc()``
-every second for keepalive. The one blocking step is paho's ``connect()`` (DNS, TCP
+ten times per keepalive. The one blocking step is paho's ``connect()`` (DNS, TCP
 connect, TLS handshake): it runs in the loop's default executor, and paho calls the socket
 callbacks from that thread, so they hop to the loop with ``call_soon_threadsafe``. Every
 read, write and protocol callback then runs on the loop thread, so paho's callbacks can
@@ -25,8 +25,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import ssl
 import threading
+import types
 from collections.abc import Sequence
 from typing import Any, Callable, Literal, Optional
 
@@ -44,12 +44,35 @@ from edge_agent.mqtt_options import (
     explain_verify_failure,
 )
 
+try:
+    import ssl
+except ImportError:  # left out by `edge-agent run` when the config uses no TLS (see cli/run.py)
+    ssl = None  # type: ignore[assignment]
+
+
+class _NeverRaised(Exception):
+    """Stands for ``ssl``'s exceptions where ``ssl`` is left out: a plain socket never raises it."""
+
+
+if getattr(paho, "ssl", False) is None:
+    # paho 2 imports ssl optionally, but its plain-socket recv and send still name
+    # ssl.SSLWantReadError/SSLWantWriteError in ``except`` clauses, which fail on None
+    # the first time a read finds nothing (BlockingIOError). Nothing here uses TLS.
+    setattr(paho, "ssl", types.SimpleNamespace(SSLWantReadError=_NeverRaised, SSLWantWriteError=_NeverRaised))  # noqa: B010
+
 log = logging.getLogger(__name__)
 
 CLOSED = "the connection was closed"
+_CERT_ERRORS: tuple[type[Exception], ...] = (ssl.SSLCertVerificationError,) if ssl is not None else ()
+_TLS_ERRORS: tuple[type[Exception], ...] = (ssl.SSLError,) if ssl is not None else ()
 
 KEEPALIVE_TICK = 1.0
-"""How often paho's ``loop_misc()`` runs: it sends PINGREQ and notices a silent broker."""
+"""The shortest pause between two runs of paho's ``loop_misc()`` (it sends PINGREQ and notices
+a silent broker)."""
+KEEPALIVE_TICKS = 10
+"""``loop_misc()`` runs this many times per keepalive (every 6 s at the default 60 s): a ping
+is then at most a tenth of the keepalive late, well inside the broker's 1.5 keepalives,
+and an idle Pi Zero is not woken every second for nothing."""
 
 
 class MqttBridge:
@@ -158,10 +181,12 @@ class MqttBridge:
         self._receive_maximum = self.max_inflight
         try:
             rc = await loop.run_in_executor(None, self._blocking_connect)
-        except ssl.SSLCertVerificationError as exc:
-            reason = explain_verify_failure(str(exc.verify_message or exc), strict=self._tls_strict)
+        except _CERT_ERRORS as exc:
+            reason = explain_verify_failure(
+                str(getattr(exc, "verify_message", None) or exc), strict=self._tls_strict
+            )
             raise MqttConnectError(f"TLS verification of the broker {self.where} failed: {reason}") from exc
-        except ssl.SSLError as exc:
+        except _TLS_ERRORS as exc:
             raise MqttConnectError(f"TLS handshake with the broker {self.where} failed: {exc}") from exc
         except OSError as exc:
             raise MqttConnectError(
@@ -324,12 +349,12 @@ class MqttBridge:
         self._client.loop_read()
         sock = self._client.socket()
         # TLS may hold decrypted bytes the selector cannot see: read them now.
-        if isinstance(sock, ssl.SSLSocket) and sock.pending() and self._loop is not None:
+        if ssl is not None and isinstance(sock, ssl.SSLSocket) and sock.pending() and self._loop is not None:
             self._loop.call_soon(self._readable)
 
     async def _keep_alive(self) -> None:
         while True:
-            await asyncio.sleep(KEEPALIVE_TICK)
+            await asyncio.sleep(max(KEEPALIVE_TICK, self.keepalive / KEEPALIVE_TICKS))
             if self._client.loop_misc() != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 return
 

@@ -6,13 +6,17 @@ agent can build and read these without importing paho.
 
 from __future__ import annotations
 
-import ssl
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 from edge_agent.errors import MqttError
+
+try:
+    import ssl
+except ImportError:  # left out by `edge-agent run` when the config uses no TLS (see cli/run.py)
+    ssl = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)

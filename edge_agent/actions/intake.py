@@ -44,12 +44,10 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from edge_agent.actions import schema, signing
 from edge_agent.actions.envelope import Command, RejectedCommand, parse_command, shown
-from edge_agent.config import ActionsConfig
-from edge_agent.config.sections import default_host_root
 from edge_agent.errors import ActionRejected
 from edge_agent.model import Action, Clock, Event
 from edge_agent.store import Store
@@ -61,6 +59,9 @@ CANCEL = "CANCEL"
 
 Reply = Callable[[dict[str, Any]], None]
 
+if TYPE_CHECKING:
+    from edge_agent.config import ActionsConfig
+
 BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
 STAT_PATH = "/proc/stat"
 
@@ -71,7 +72,11 @@ def current_boot_id(host_root: Optional[Union[str, Path]] = None) -> str:
     Read under ``host_root`` (``[metrics] host_root``; a fixture tree in tests). "" means
     the boot cannot be told apart, and the boot check is skipped (the rate limit stays).
     """
-    root = str(host_root if host_root is not None else default_host_root()).rstrip("/")
+    if host_root is None:
+        from edge_agent.config.sections import default_host_root  # the agent always passes one
+
+        host_root = default_host_root()
+    root = str(host_root).rstrip("/")
     try:
         with open(root + BOOT_ID_PATH, encoding="ascii", errors="replace") as handle:
             found = handle.read(128).strip()

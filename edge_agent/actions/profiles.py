@@ -32,12 +32,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from edge_agent.actions.schema import normalise_type
 from edge_agent.actions.templates import check_template
-from edge_agent.config import ActionsConfig
 from edge_agent.errors import ActionRejected
+
+if TYPE_CHECKING:
+    from edge_agent.config import ActionsConfig
 
 Argv = tuple[str, ...]
 

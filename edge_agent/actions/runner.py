@@ -31,7 +31,7 @@ import os
 from collections.abc import Awaitable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from edge_agent.actions import schema
 from edge_agent.actions.desktop import DesktopFinder, NoDesktopSession
@@ -48,10 +48,12 @@ from edge_agent.actions.planner import Plan, Planner
 from edge_agent.actions.process import ProcessOutcome, run_program
 from edge_agent.actions.profiles import CommandTable
 from edge_agent.actions.validate import UrlPolicy
-from edge_agent.config import ActionsConfig
 from edge_agent.errors import ActionError, ActionRejected, ConfigError
 from edge_agent.model import Action, Clock, Event, format_utc
 from edge_agent.store import JournalEntry, Store
+
+if TYPE_CHECKING:
+    from edge_agent.config import ActionsConfig
 
 log = logging.getLogger(__name__)
 

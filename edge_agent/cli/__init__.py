@@ -65,7 +65,13 @@ def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> N
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Optional[list[str]] = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``argv``, only the subcommand it names gets its options.
+
+    Loading a subcommand's module to add its options imports what that module needs at
+    the top (``watch`` and ``send`` the MQTT client, ``status`` the store); the one named
+    on the command line is all a run needs, which keeps ``check`` and ``metrics`` quick.
+    """
     parser = argparse.ArgumentParser(
         prog="edge-agent",
         description="MQTT-bridged IoT edge agent: metrics, vendor heartbeats, safe actions.",
@@ -73,12 +79,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"edge-agent {__version__}")
     _add_global_options(parser, suppress=False)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    chosen = _chosen_command(argv) if argv is not None else None
     for name, (module_name, help_text) in COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
         sub.set_defaults(_module=module_name)
-        _load(module_name).add_arguments(sub)
+        if chosen is None or name == chosen:
+            _load(module_name).add_arguments(sub)
         _add_global_options(sub, suppress=True)
     return parser
+
+
+def _chosen_command(argv: list[str]) -> Optional[str]:
+    """The subcommand ``argv`` names (the first word that is one; options before it take no word
+    that could be), or None when there is none and every subcommand is loaded as before."""
+    for word in argv:
+        if word in COMMANDS:
+            return word
+    return None
 
 
 def _load(module_name: str):  # type: ignore[no-untyped-def]
@@ -86,8 +103,10 @@ def _load(module_name: str):  # type: ignore[no-untyped-def]
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    parser = build_parser(words)
+    args = parser.parse_args(words)
+    args._words = words if argv is None else None  # what a subcommand may exec itself again with
     if not getattr(args, "command", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE

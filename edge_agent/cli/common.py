@@ -6,11 +6,11 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from edge_agent.config import Config, load_config
-from edge_agent.config.paths import find_config
-from edge_agent.errors import ConfigError
+if TYPE_CHECKING:
+    from edge_agent.config import Config
+    from edge_agent.errors import ConfigError
 
 CONFIG_HELP = (
     "the TOML config file (default: $EDGE_AGENT_CONFIG, else /etc/edge-agent/edge-agent.toml as root, "
@@ -38,11 +38,16 @@ def config_path(args: argparse.Namespace) -> Optional[Path]:
     """The config file the user meant, or None to run on defaults (see :mod:`edge_agent.config.paths`)."""
     if args.config is not None:
         return Path(args.config)
+    from edge_agent.config.paths import find_config
+
     return find_config(os.environ, root=running_as_root())
 
 
 def load_or_report(args: argparse.Namespace) -> Optional[Config]:
     """Load the config; on error print every problem to stderr and return None (exit 2)."""
+    from edge_agent.config import Config, load_config  # pydantic: only once a config is needed
+    from edge_agent.errors import ConfigError
+
     path = config_path(args)
     try:
         return load_config(path) if path is not None else Config()

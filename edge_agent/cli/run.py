@@ -13,16 +13,18 @@ errors in the log, and the old config keeps running.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from edge_agent import __version__
 from edge_agent.cli.common import add_config_argument, config_path, load_or_report
-from edge_agent.config import Config
+
+if TYPE_CHECKING:
+    from edge_agent.config import Config
 
 log = logging.getLogger("edge_agent.run")
 
@@ -32,6 +34,12 @@ EXIT_STORE_NEWER = 65
 """The store's schema is newer than this release: refused, the file untouched."""
 EXIT_STORE_UNAVAILABLE = 75
 """The store cannot be opened now (disk full, I/O error, locked); the file is kept."""
+PLAIN_CONFIG_FD = "EDGE_AGENT_PLAIN_CONFIG_FD"
+"""Set by ``run`` for the interpreter it replaces itself with: the memory file that holds the
+validated config as plain objects (:mod:`edge_agent.plain_config`)."""
+MEMFD_NAME = "edge-agent-config"
+LEAN_ENV = "EDGE_AGENT_LEAN"
+"""``0`` keeps the validating interpreter running the agent (pydantic and all stay loaded)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,24 +47,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = load_or_report(args)
+    config: Any = _handed_over()  # validated and checked by this same process before its exec
+    if config is not None and not needs_ssl(config):
+        for name in OPENSSL_MODULES:  # see needs_ssl
+            sys.modules.setdefault(name, None)  # type: ignore[arg-type]
     if config is None:
-        return EXIT_CONFIG
-    from edge_agent.config.permissions import warn_if_exposed
-    from edge_agent.config.preflight import filesystem_problems
+        config = load_or_report(args)
+        if config is None:
+            return EXIT_CONFIG
+        from edge_agent.config.permissions import warn_if_exposed
+        from edge_agent.config.preflight import filesystem_problems
+
+        warn_if_exposed(config_path(args))
+        # The same path checks as `check`, as the user the service runs as: a store it cannot
+        # create is a config error (exit 2, which the unit and the Termux boot script do not
+        # retry), not a crash to be restarted every few seconds for ever.
+        problems = filesystem_problems(config, config_path(args))
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        if problems:
+            return EXIT_CONFIG
+        if getattr(args, "_words", None) is not None:  # a command line, not main() called in-process
+            _run_lean(config, args._words)  # returns only where it cannot replace this process
     from edge_agent.errors import EdgeAgentError, StoreSchemaError, StoreUnavailable
 
-    warn_if_exposed(config_path(args))
-    # The same path checks as `check`, as the user the service runs as: a store it cannot
-    # create is a config error (exit 2, which the unit and the Termux boot script do not
-    # retry), not a crash to be restarted every few seconds for ever.
-    problems = filesystem_problems(config, config_path(args))
-    for problem in problems:
-        print(f"error: {problem}", file=sys.stderr)
-    if problems:
-        return EXIT_CONFIG
     try:
-        asyncio.run(_run(config, config_path(args)))
+        import asyncio  # here, not at the top: asyncio imports ssl unless it is left out
+
+        asyncio.run(_run(config, config_path(args), getattr(args, "_words", None)))
     except StoreUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_STORE_UNAVAILABLE
@@ -91,6 +109,83 @@ def describe(config: Config, path: Optional[Path]) -> str:
     )
 
 
+def _run_lean(config: Config, words: list[str]) -> None:
+    """Replace this process (same pid, argv and environment) by one that never loads pydantic.
+
+    The validated config goes to the new interpreter as plain objects in an anonymous
+    memory file (``memfd``, inherited by the exec; no file on disk, nothing in argv or the
+    environment but its descriptor number); ``words``, the command line's arguments, are
+    given again. Returns, having changed nothing, when the platform has no
+    ``memfd_create``, on Android (Termux) unless ``EDGE_AGENT_LEAN=1``, with
+    ``EDGE_AGENT_LEAN=0``, or when the exec fails; the agent then runs here, as before.
+    """
+    if os.environ.get(LEAN_ENV) == "0" or not hasattr(os, "memfd_create") or not sys.executable:
+        return
+    if "ANDROID_ROOT" in os.environ and os.environ.get(LEAN_ENV) != "1":
+        return  # Android's seccomp policy may kill on a syscall it does not allow: ask first
+    from edge_agent.plain_config import dumps
+
+    try:
+        data = dumps(config)
+        fd = os.memfd_create(MEMFD_NAME, 0)  # no MFD_CLOEXEC: the exec inherits it
+    except (OSError, TypeError, ValueError) as exc:
+        log.info("running with the validated config in this process: %s", exc)
+        return
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.lseek(fd, 0, os.SEEK_SET)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        argv = [sys.executable, "-m", "edge_agent", *words]
+        os.execve(sys.executable, argv, {**os.environ, PLAIN_CONFIG_FD: str(fd)})
+    except OSError as exc:
+        os.close(fd)
+        log.info("running with the validated config in this process: %s", exc)
+
+
+def needs_ssl(config: Any) -> bool:
+    """Whether ``config`` may use TLS: MQTT over TLS, any heartbeat (httpx), the embedded broker.
+
+    paho imports ``ssl`` and ``hashlib`` whether or not the connection uses TLS, and with
+    them OpenSSL's libcrypto: about 8 MB of the 29 MB of an agent with MQTT only (measured:
+    ``bench/README.md``). An agent handed a config that needs no TLS leaves them out
+    (:data:`OPENSSL_MODULES`): paho, urllib and asyncio run without ``ssl``, and
+    ``hashlib`` and ``hmac`` fall back to Python's own SHA-2 and MD5. A SIGHUP to a config
+    that needs TLS starts a fresh interpreter (:func:`_run`).
+    """
+    mqtt = config.mqtt
+    return bool(config.heartbeats) or (mqtt is not None and (mqtt.uses_tls or mqtt.embedded_broker))
+
+
+def _ssl_left_out() -> bool:
+    return "ssl" in sys.modules and sys.modules["ssl"] is None
+
+
+OPENSSL_MODULES = ("ssl", "_ssl", "_hashlib")
+"""The modules that load OpenSSL, left out when the config needs no TLS (:func:`needs_ssl`)."""
+
+
+def _handed_over() -> Optional[Any]:
+    """The plain config :func:`_run_lean` handed to this interpreter, or None when there is none."""
+    fd_text = os.environ.pop(PLAIN_CONFIG_FD, None)
+    if fd_text is None:
+        return None
+    from edge_agent.plain_config import loads
+
+    try:
+        fd = int(fd_text)
+        # only the memory file _run_lean made, never whatever a stray variable points at
+        if not os.readlink(f"/proc/self/fd/{fd}").startswith(f"/memfd:{MEMFD_NAME}"):
+            raise ValueError(f"descriptor {fd} is not the handed-over config")
+        with os.fdopen(fd, "rb") as handle:
+            return loads(handle.read())
+    except (OSError, ValueError, EOFError, AttributeError, ImportError) as exc:
+        log.warning("the handed-over config cannot be read (%s): validating the file again", exc)
+        return None
+
+
 class _Lifecycle:
     """What the signals asked for: stop for good, or stop and come back with a new config."""
 
@@ -98,6 +193,8 @@ class _Lifecycle:
         self.path = path
         self.finished = False
         self.next_config: Optional[Config] = None
+        import asyncio
+
         self.current_stop = asyncio.Event()
 
     def terminate(self) -> None:
@@ -121,11 +218,13 @@ class _Lifecycle:
         self.current_stop.set()
 
 
-async def _run(config: Config, path: Optional[Path]) -> None:
+async def _run(config: Config, path: Optional[Path], words: Optional[list[str]] = None) -> None:
     from edge_agent.assembly import build_agent
     from edge_agent.sdnotify import SystemdNotifier
 
     lifecycle = _Lifecycle(path)
+    import asyncio
+
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, lifecycle.terminate)
@@ -140,3 +239,9 @@ async def _run(config: Config, path: Optional[Path]) -> None:
         log.info("edge-agent %s reloaded: %s", __version__, describe(config, path))
         lifecycle.current_stop = asyncio.Event()
         SystemdNotifier().reloading()
+        if _ssl_left_out() and needs_ssl(config):
+            if words is not None:
+                _run_lean(config, words)  # a fresh interpreter that may load ssl; returns if it cannot
+            for name in OPENSSL_MODULES:  # could not: what imports ssl from now on gets it
+                if sys.modules.get(name, 0) is None:
+                    del sys.modules[name]

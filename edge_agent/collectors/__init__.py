@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from edge_agent.collectors.apps import AppsCollector
 from edge_agent.collectors.base import Collector, CollectorContext, CollectorFactory, Reading
@@ -34,9 +34,11 @@ from edge_agent.collectors.rtt import RttCollector
 from edge_agent.collectors.thermal import ThermalCollector
 from edge_agent.collectors.uptime import UptimeCollector
 from edge_agent.collectors.wifi import WifiCollector
-from edge_agent.config import Config, MetricsConfig
 from edge_agent.errors import SensorUnavailable
 from edge_agent.model import Clock, Snapshot, SystemClock
+
+if TYPE_CHECKING:
+    from edge_agent.config import Config, MetricsConfig
 
 __all__ = [
     "COLLECTORS",

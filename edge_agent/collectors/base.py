@@ -10,13 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol
 
 from edge_agent.collectors.commands import CommandRunner
 from edge_agent.collectors.host import HostPaths
-from edge_agent.config import MetricsConfig
 from edge_agent.errors import SensorUnavailable
 from edge_agent.model import Clock
+
+if TYPE_CHECKING:
+    from edge_agent.config import MetricsConfig
 
 
 @dataclass(frozen=True)

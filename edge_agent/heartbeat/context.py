@@ -16,13 +16,15 @@ import logging
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from edge_agent.actions.intake import ActionIntake, current_boot_id
-from edge_agent.config import ActionsConfig
 from edge_agent.model import Action, Clock, Event
 from edge_agent.store import Store
 from edge_agent.vendors.types import BacklogItem
+
+if TYPE_CHECKING:
+    from edge_agent.config import ActionsConfig
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,13 @@ class StoreContext:
         self.endpoint = endpoint
         self.clock = clock
         self.device_id = device_id
+        if actions is None:
+            from edge_agent.config import ActionsConfig  # the agent always passes its own
+
+            actions = ActionsConfig()
+        self._actions = actions
+        self.max_actions_per_reply = self._actions.max_per_reply
+        self._boot_id = current_boot_id(host_root)
         self._store = store
         self._namespace = state_namespace(endpoint)
         self._on_event = on_event
@@ -132,6 +141,8 @@ class MemoryContext:
         self.actions: dict[str, Action] = {}
         self.events: list[tuple[str, dict[str, Any]]] = []
         self.backlog: dict[int, BacklogItem] = {}
+        from edge_agent.config import ActionsConfig  # previews only (``edge-agent heartbeat --dry-run``)
+
         self.max_actions_per_reply = ActionsConfig().max_per_reply
 
     def get(self, key: str, default: Any = None) -> Any:

@@ -33,10 +33,9 @@ import logging
 import random
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from edge_agent.actions.intake import ActionIntake
-from edge_agent.config import Config, HeartbeatBase
 from edge_agent.errors import (
     ConfigError,
     StoreError,
@@ -51,6 +50,9 @@ from edge_agent.model import Clock, Event, Snapshot, format_utc
 from edge_agent.store import Store
 from edge_agent.vendors import adapter_class
 from edge_agent.vendors.types import Reply, VendorAdapter
+
+if TYPE_CHECKING:
+    from edge_agent.config import Config, HeartbeatBase
 
 log = logging.getLogger(__name__)
 

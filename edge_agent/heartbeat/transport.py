@@ -16,13 +16,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 from urllib.parse import urlsplit
 
 import httpx
 
 from edge_agent import __version__
-from edge_agent.config import HeartbeatBase
 from edge_agent.errors import (
     VendorError,
     VendorProtocolError,
@@ -30,6 +29,9 @@ from edge_agent.errors import (
     VendorTransportError,
 )
 from edge_agent.vendors.types import HttpRequest, HttpResponse
+
+if TYPE_CHECKING:
+    from edge_agent.config import HeartbeatBase
 
 USER_AGENT = f"edge-agent/{__version__}"
 KEEPALIVE_CAP = 120.0

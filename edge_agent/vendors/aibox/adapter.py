@@ -34,14 +34,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, ClassVar, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from edge_agent.errors import VendorError, VendorTransportError
 from edge_agent.model import Snapshot, format_utc
 from edge_agent.vendors.aibox import format as aibox
-from edge_agent.vendors.aibox.config import AiBoxConfig
 from edge_agent.vendors.aibox.vendor_time import format_event_time
 from edge_agent.vendors.types import BacklogItem, HttpRequest, Reply, Send, VendorContext
+
+if TYPE_CHECKING:
+    from edge_agent.vendors.aibox.config import AiBoxConfig
 
 log = logging.getLogger(__name__)
 
@@ -145,10 +147,12 @@ class AiBoxAdapter:
         event_id = self._next_event_id()
         event_time = format_event_time(self.context.clock.now())
         body = aibox.event_body(self.config, aibox.device_info(self.config, snapshot), event_id, event_time)
-        self.context.update({"last_event_id": event_id})
-        self._make_room(notes)
         item = {"eventId": event_id, "time": event_time, "body": body}
-        return BacklogItem(self.context.backlog_push(item), item, 0)
+        with self.context.atomic():  # one commit (one fsync on the SD card) for the id and the event
+            self.context.update({"last_event_id": event_id})
+            self._make_room(notes)
+            item_id = self.context.backlog_push(item)
+        return BacklogItem(item_id, item, 0)
 
     def _make_room(self, notes: list[str]) -> None:
         excess = self.context.backlog_len() - BACKLOG_LIMIT + 1
@@ -199,22 +203,27 @@ class AiBoxAdapter:
         """Send one event and read its Ack; it leaves the backlog only when the Ack confirms it."""
         event_id = _event_id(entry)
         request = aibox.event_request(self.config, entry.item["body"])
-        self.context.backlog_attempted(entry.id)
         clock = self.context.clock
         started = clock.monotonic()
         try:
-            response = await asyncio.wait_for(send(request), self.config.response_timeout)
-        except asyncio.TimeoutError as exc:
-            raise VendorTransportError(
-                f"no Ack within response_timeout {self.config.response_timeout:g} s"
-            ) from exc
-        elapsed = clock.monotonic() - started
-        if elapsed > self.config.response_timeout:
-            raise VendorTransportError(
-                f"the Ack came after {elapsed:g} s, later than response_timeout "
-                f"{self.config.response_timeout:g} s, so it does not count"
-            )
-        ack = aibox.decode_ack(response, event_id)
+            try:
+                response = await asyncio.wait_for(send(request), self.config.response_timeout)
+            except asyncio.TimeoutError as exc:
+                raise VendorTransportError(
+                    f"no Ack within response_timeout {self.config.response_timeout:g} s"
+                ) from exc
+            elapsed = clock.monotonic() - started
+            if elapsed > self.config.response_timeout:
+                raise VendorTransportError(
+                    f"the Ack came after {elapsed:g} s, later than response_timeout "
+                    f"{self.config.response_timeout:g} s, so it does not count"
+                )
+            ack = aibox.decode_ack(response, event_id)
+        except Exception:
+            # the attempt counts only for an event that stays in the backlog: an Ack removes
+            # it, and a commit per send would double the SD card's writes per beat
+            self.context.backlog_attempted(entry.id)
+            raise
         self.context.backlog_remove(entry.id)
         return ack
 

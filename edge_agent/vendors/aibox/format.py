@@ -26,11 +26,10 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from edge_agent.errors import VendorProtocolError, VendorTransportError
 from edge_agent.model import Snapshot
-from edge_agent.vendors.aibox.config import AiBoxConfig
 from edge_agent.vendors.aibox.vendor_time import parse_vendor_time
 from edge_agent.vendors.types import (
     JSON_CONTENT_TYPE,
@@ -39,6 +38,9 @@ from edge_agent.vendors.types import (
     error_for_status,
     parse_json,
 )
+
+if TYPE_CHECKING:
+    from edge_agent.vendors.aibox.config import AiBoxConfig
 
 VENDOR = "aibox"
 OPERATOR = "heartbeat"

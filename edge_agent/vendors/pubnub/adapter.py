@@ -41,11 +41,10 @@ from collections.abc import Mapping
 from datetime import timezone
 from email.utils import parsedate_to_datetime
 from importlib import metadata
-from typing import Any, ClassVar, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from edge_agent.errors import VendorAuthError, VendorProtocolError, VendorRejectedError
 from edge_agent.model import Snapshot
-from edge_agent.vendors.pubnub.config import PubNubConfig
 from edge_agent.vendors.pubnub.signature import pam_encode, signature_v2, signed_query
 from edge_agent.vendors.types import (
     MASK,
@@ -58,6 +57,9 @@ from edge_agent.vendors.types import (
     error_for_status,
     parse_json,
 )
+
+if TYPE_CHECKING:
+    from edge_agent.vendors.pubnub.config import PubNubConfig
 
 VENDOR = "pubnub"
 TIMESTAMP_WINDOW_S = 60  # seed: "no more than ± 60 seconds offset from NTP"

@@ -20,11 +20,10 @@ import hashlib
 import json
 import logging
 import math
-from typing import Any, ClassVar, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from edge_agent.errors import VendorProtocolError
 from edge_agent.model import Action, Snapshot
-from edge_agent.vendors.telecomx.config import TelecomXConfig
 from edge_agent.vendors.types import (
     JSON_CONTENT_TYPE,
     HttpRequest,
@@ -35,6 +34,9 @@ from edge_agent.vendors.types import (
     error_detail,
     error_for_status,
 )
+
+if TYPE_CHECKING:
+    from edge_agent.vendors.telecomx.config import TelecomXConfig
 
 log = logging.getLogger(__name__)
 

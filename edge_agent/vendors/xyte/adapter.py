@@ -23,15 +23,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
-from typing import Any, Callable, ClassVar, Optional
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional
 
 from edge_agent.errors import VendorAuthError, VendorRejectedError, VendorTransportError
 from edge_agent.model import Action, Snapshot
 from edge_agent.vendors.semver import is_newer, version_key
 from edge_agent.vendors.types import HttpRequest, Reply, Send, VendorContext
 from edge_agent.vendors.xyte import format as xyte
-from edge_agent.vendors.xyte.config import XyteConfig
 from edge_agent.vendors.xyte.format import Registration, TelemetryReply
+
+if TYPE_CHECKING:
+    from edge_agent.vendors.xyte.config import XyteConfig
 
 log = logging.getLogger(__name__)
 

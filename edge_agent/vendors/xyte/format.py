@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from edge_agent.errors import VendorAuthError, VendorProtocolError, VendorRejectedError, VendorTransportError
 from edge_agent.model import Action, Snapshot, format_utc
@@ -40,7 +40,9 @@ from edge_agent.vendors.types import (
     error_detail,
     error_for_status,
 )
-from edge_agent.vendors.xyte.config import XyteConfig
+
+if TYPE_CHECKING:
+    from edge_agent.vendors.xyte.config import XyteConfig
 
 VENDOR = "xyte"
 MIN_INTERVAL = 1.0

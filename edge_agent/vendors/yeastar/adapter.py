@@ -31,7 +31,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, ClassVar, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from edge_agent.errors import (
     VendorAuthError,
@@ -51,7 +51,9 @@ from edge_agent.vendors.types import (
     VendorContext,
     error_for_status,
 )
-from edge_agent.vendors.yeastar.config import YeastarConfig
+
+if TYPE_CHECKING:
+    from edge_agent.vendors.yeastar.config import YeastarConfig
 
 log = logging.getLogger(__name__)
 
