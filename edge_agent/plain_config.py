@@ -23,6 +23,34 @@ from typing import Any
 PROPERTIES: dict[str, tuple[str, ...]] = {"Config": ("source",), "MqttConfig": ("uses_tls",)}
 """Per model class name: properties (not fields) that the running agent reads, copied as values."""
 
+METHODS = ("watched_apps", "action_token")
+"""Methods without arguments that the running agent calls on a heartbeat endpoint's model
+(each vendor may override them): their answers are copied, and answered again by :class:`Returns`."""
+
+
+class Returns:
+    """A method of the validated model, already called: calling it gives the same answer."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: Any) -> None:
+        self._value = value
+
+    def __call__(self) -> Any:
+        return self._value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Returns) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(repr(self._value))
+
+    def __repr__(self) -> str:
+        return "Returns(...)"  # an action token is a secret
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Returns, (self._value,))
+
 
 class Secret:
     """A resolved secret: ``get_secret_value()`` gives it, ``repr`` and ``str`` hide it."""
@@ -87,6 +115,10 @@ def to_plain(value: Any) -> Any:
         values = {name: to_plain(getattr(value, name)) for name in fields}
         for name in PROPERTIES.get(kind, ()):
             values[name] = to_plain(getattr(value, name))
+        for name in METHODS:
+            method = getattr(value, name, None)
+            if callable(method):
+                values[name] = Returns(to_plain(method()))
         return Plain(kind, values)
     if callable(getattr(value, "get_secret_value", None)):
         return Secret(value.get_secret_value())

@@ -6,20 +6,23 @@ announced as a ``pbx.report`` event, both durable before the listener answers 20
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from edge_agent.jsonsafe import dumps_checked
 from edge_agent.vendors.hooks import HookContext, VendorHooks
-from edge_agent.vendors.yeastar.config import YeastarConfig
 from edge_agent.vendors.yeastar.report_listener import ReportListener
+
+if TYPE_CHECKING:
+    from edge_agent.vendors.yeastar.config import YeastarConfig
 
 
 class YeastarHooks(VendorHooks):
     """One report listener per enabled Yeastar endpoint."""
 
-    def services(self, context: HookContext, endpoint: Any) -> list[tuple[str, Any]]:
-        assert isinstance(endpoint, YeastarConfig)
+    def services(self, context: HookContext, endpoint: YeastarConfig) -> list[tuple[str, Any]]:
+        # the endpoint is this vendor's validated model, or its plain copy in the lean agent
+        # (edge_agent.plain_config): read its fields, never test its class
 
         def on_report(endpoint_name: str, report: dict[str, Any]) -> None:
             # Both writes are durable before the listener answers 200; a StoreError makes it
