@@ -17,6 +17,7 @@ from edge_agent import __version__
 
 # name -> (module under edge_agent.cli, one-line help). Explicit, so nothing is loaded by accident.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("init", "TEMP: write a minimal starter config"),
     "check": ("check", "validate a config file; exit 0 if valid, 2 with the errors if not"),
     "sign": ("sign", "sign an action JSON with the MQTT command secret"),
     "metrics": ("metrics", "print one metric snapshot (a table, or JSON with --json)"),
