@@ -206,7 +206,7 @@ while IFS= read -r line || [ -n "$line" ]; do
   value=${value%\"}
   check_env+=("${line%%=*}=$value")
 done <"$ENV_FILE"
-if ! env -i PATH=/usr/bin:/bin "${check_env[@]}" runuser -u "$USER_NAME" -- \
+if ! env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "${check_env[@]}" runuser -u "$USER_NAME" -- \
   "$PREFIX/bin/edge-agent" check -c "$CONFIG"; then
   [ "$have_systemd" = yes ] && { systemctl daemon-reload; systemctl enable edge-agent.service; }
   echo "fix $CONFIG (secrets: $ENV_FILE), then: systemctl restart edge-agent" >&2
