@@ -82,7 +82,10 @@ upgrade=no
 [ -x "$PREFIX/bin/edge-agent" ] && upgrade=yes
 
 say "apt-get update"
-apt-get update -qq
+# A mirror in the middle of a sync fails one index now and then: try again, then go on with
+# the lists apt has (the install below fails clearly if they lack what it needs).
+apt-get update -qq || apt-get update -qq \
+  || say "warning: apt-get update reported errors (above); going on with the package lists apt has"
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv ca-certificates iw >/dev/null
 
 if ! id "$USER_NAME" >/dev/null 2>&1; then
