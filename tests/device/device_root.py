@@ -123,15 +123,19 @@ class DeviceRoot:
             ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
             cwd=REPO,
             capture_output=True,
-            check=True,
-        ).stdout.split(b"\0")
-        for raw in listed:
-            if not raw:
-                continue
-            source = REPO / raw.decode()
+        )
+        if listed.returncode == 0:
+            names = [raw.decode() for raw in listed.stdout.split(b"\0") if raw]
+        else:  # not a git checkout (an unpacked release): the parts the installers and tests use
+            parts = ("edge_agent", "conf", "deploy", "tests", "tools")
+            names = [str(p.relative_to(REPO)) for part in parts for p in (REPO / part).rglob("*")]
+            names += ["pyproject.toml", "README.md"]
+            names = [n for n in names if "__pycache__" not in n]
+        for name in names:
+            source = REPO / name
             if not source.is_file():
                 continue
-            dest = target / raw.decode()
+            dest = target / name
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, dest)
 
