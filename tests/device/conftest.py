@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,7 @@ def root(root_name: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[D
     started = time.monotonic()
     facts = build(root_name)
     made = DeviceRoot(root_name, tmp_path_factory.mktemp(f"session-{root_name}"))
+    made.record("run_at", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
     made.record("python", facts.get("python"))
     made.record("arch", facts.get("arch"))
     made.record("debootstrap_seconds", facts.get("debootstrap_seconds"))

@@ -34,6 +34,8 @@ DEFAULT_ROOTS = ("bullseye-amd64", "trixie-amd64")
 # Under qemu a Python start alone takes seconds: every wait is generous, and bounded.
 SLOW = 600.0
 T = TypeVar("T")
+# One test run (this pytest process): its measurements replace the previous run's.
+RUN_ID = f"{os.getpid()}-{time.time():.0f}"
 
 
 def selected_roots() -> list[str]:
@@ -247,6 +249,8 @@ class DeviceRoot:
         """Keep a measurement for docs/device-roots.md in <cache>/<name>/last-run.json."""
         path = CACHE / self.name / "last-run.json"
         data = json.loads(path.read_text()) if path.exists() else {}
+        if data.get("run_id") != RUN_ID:  # a new test run starts a new record
+            data = {"run_id": RUN_ID}
         data[key] = value
         path.write_text(json.dumps(data, indent=2, sort_keys=True))
 
