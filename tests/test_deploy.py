@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -28,15 +29,83 @@ def test_the_systemd_unit_verifies_cleanly(tmp_path: Path) -> None:
 
 
 def test_the_unit_waits_for_readiness_and_runs_the_agent() -> None:
-    settings = dict(
-        line.split("=", 1)
-        for line in UNIT.read_text().splitlines()
-        if "=" in line and not line.startswith("#")
-    )
+    settings = _unit_settings()
     assert settings["Type"] == "notify" and settings["WatchdogSec"]
     assert " run -c /etc/edge-agent/edge-agent.toml" in settings["ExecStart"]
     assert settings["User"] == "edge-agent" and settings["StateDirectory"] == "edge-agent"
     assert settings["Restart"] == "on-failure"
+
+
+def test_a_config_error_stops_the_unit_instead_of_a_restart_loop(tmp_path: Path) -> None:
+    settings = _unit_settings()
+    assert settings["RestartPreventExitStatus"] == "2"
+    # ... which holds only if `run` exits 2 on a config error
+    broken = tmp_path / "broken.toml"
+    broken.write_text('[mqtt]\nport = "not a port"\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "edge_agent", "run", "-c", str(broken)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "mqtt.port" in result.stderr
+
+
+def test_secrets_reach_the_unit_through_an_optional_root_only_file() -> None:
+    settings = _unit_settings()
+    assert settings["EnvironmentFile"] == "-/etc/edge-agent/environment"
+    installer = (DEPLOY / "install-raspberrypi.sh").read_text()
+    assert 'chmod 0600 "$ENV_FILE"' in installer and "umask 077" in installer
+
+
+def _unit_settings() -> dict[str, str]:
+    return dict(
+        line.split("=", 1)
+        for line in UNIT.read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+
+
+def test_the_pi_installer_refuses_an_unknown_option() -> None:
+    result = subprocess.run(
+        ["bash", str(DEPLOY / "install-raspberrypi.sh"), "--no-such-option"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2 and "--uninstall" in result.stderr
+
+
+def _boot(tmp_path: Path, config: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The Termux boot script on this host, against this environment's agent, with HOME in tmp."""
+    home = tmp_path / "home"
+    (home / ".config" / "edge-agent").mkdir(parents=True)
+    (home / ".config" / "edge-agent" / "edge-agent.toml").write_text(config)
+    return subprocess.run(
+        ["sh", str(DEPLOY / "termux" / "boot-edge-agent")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            "PATH": os.environ["PATH"],
+            "HOME": str(home),
+            "EDGE_AGENT_BIN": str(Path(sys.executable).parent / "edge-agent"),
+            "EDGE_AGENT_RESTART_MIN": "1",
+            "EDGE_AGENT_RESTART_MAX": "1",
+            "EDGE_AGENT_POLL": "0.1",
+            **env,
+        },
+    )
+
+
+def test_the_boot_script_stops_on_a_config_error_with_a_clear_line(tmp_path: Path) -> None:
+    result = _boot(tmp_path, '[mqtt]\nport = "not a port"\n')
+    assert result.returncode == 2
+    log = (tmp_path / "home" / ".local" / "state" / "edge-agent" / "agent.log").read_text()
+    assert "mqtt.port" in log
+    assert log.count("a config error") == 1 and "not restarting" in log
+    assert "restarting in" not in log
 
 
 @pytest.mark.parametrize("script", ["install-raspberrypi.sh", "termux/install.sh", "termux/boot-edge-agent"])
