@@ -48,8 +48,10 @@ class StoreContext:
         actions: Optional[ActionsConfig] = None,
         host_root: Optional[Union[str, Path]] = None,
         intake: Optional[ActionIntake] = None,
+        failing_peers: Optional[Callable[[], dict[str, str]]] = None,
     ) -> None:
         self.endpoint = endpoint
+        self._failing_peers = failing_peers
         self.clock = clock
         self.device_id = device_id
         if actions is None:
@@ -87,6 +89,9 @@ class StoreContext:
     def queue_action(self, action: Action) -> bool:
         """Journal ``action`` (state "received") for the action runner; False for a redelivery."""
         return self.queue_actions([action])[0]
+
+    def failing_endpoints(self) -> dict[str, str]:
+        return self._failing_peers() if self._failing_peers is not None else {}
 
     def queue_actions(self, actions: Sequence[Action], *, over_limit: int = 0) -> list[bool]:
         """Hand a reply's actions to the one action intake; which were queued.
@@ -160,6 +165,9 @@ class MemoryContext:
             return False
         self.actions[action.id] = action
         return True
+
+    def failing_endpoints(self) -> dict[str, str]:
+        return {}  # a preview sees no other endpoint
 
     def queue_actions(self, actions: Sequence[Action], *, over_limit: int = 0) -> list[bool]:
         taken = list(actions[: self.max_actions_per_reply])

@@ -159,6 +159,7 @@ class HeartbeatEngine:
         self._sleep: Sleep = sleep if sleep is not None else asyncio.sleep
         self.endpoints: dict[str, Endpoint] = {}
         self.skipped: dict[str, str] = {}
+        self._failing: dict[str, str] = {}  # endpoint -> why its last beat failed
         for name, endpoint_config in config.heartbeats.items():
             if not endpoint_config.enabled:
                 continue
@@ -177,6 +178,7 @@ class HeartbeatEngine:
                 actions=config.actions,
                 host_root=config.metrics.host_root,
                 intake=intake,
+                failing_peers=functools.partial(self._failing_except, name),
             )
             self.endpoints[name] = Endpoint(name, endpoint_config, cls(name, endpoint_config, context), clock)
 
@@ -289,7 +291,16 @@ class HeartbeatEngine:
         except Exception as again:
             log.debug("heartbeat %s: cannot report the failure either: %r", endpoint.name, again)
 
+    def _failing_except(self, name: str) -> dict[str, str]:
+        """The endpoints other than ``name`` whose last beat failed (a vendor that reports the
+        device's health, as Xyte does, says the device is degraded while one is failing)."""
+        return {other: why for other, why in self._failing.items() if other != name}
+
     def _publish(self, endpoint: Endpoint, result: BeatResult, delay: Optional[float]) -> None:
+        if result.error is None:
+            self._failing.pop(endpoint.name, None)
+        else:
+            self._failing[endpoint.name] = str(result.error)[:200]
         outcome = result.outcome(delay)
         try:
             self._on_outcome(endpoint.name, outcome)

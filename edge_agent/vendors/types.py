@@ -182,6 +182,10 @@ class VendorContext(Protocol):
     def emit(self, event_type: str, data: dict[str, Any]) -> None:
         """Publish an event (``firmware.available``, ``config.applied`` ...)."""
 
+    def failing_endpoints(self) -> dict[str, str]:
+        """The device's other heartbeat endpoints whose last beat failed: name -> why."""
+        ...
+
     def atomic(self) -> AbstractContextManager[None]:
         """State written and events emitted inside happen together: a crash keeps all or none.
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 from support.clock import FakeClock
-from vendor_helpers import HARDWARE_KEY, Harness, sample_snapshot, xyte_table
+from vendor_helpers import HARDWARE_KEY, Harness, sample_snapshot, telecomx_table, xyte_table
 
 from edge_agent.errors import StoreError
 from edge_agent.heartbeat import state_namespace
@@ -390,3 +390,23 @@ def test_a_metric_the_device_never_had_is_not_a_fault_but_no_metrics_at_all_is(
     bodies = app.telemetries(device_id(app))
     assert [body["status"] for body in bodies] == ["online", "error"]
     assert bodies[1]["message"] == "no metrics: the collectors have produced no snapshot"
+
+
+def test_another_endpoint_failing_makes_the_status_error_naming_it_until_it_beats_again(
+    xyte_sim: Xyte, telecomx: Any, harness_factory: Any
+) -> None:
+    """A vendor endpoint failing degrades the device (issue 13, item 20), as a lost metric does."""
+    app, server = xyte_sim
+    tx_app, tx_server = telecomx
+    harness = harness_factory(xyte_table(server.url) + telecomx_table(tx_server.url))
+    harness.beat("tx")
+    harness.beat("xy")
+    tx_app.fail_internal(1)
+    assert harness.beat("tx")["ok"] is False
+    harness.beat("xy")
+    harness.beat("tx")
+    harness.beat("xy")
+    bodies = app.telemetries(device_id(app))
+    statuses = [(body["status"], body.get("message") or "") for body in bodies]
+    assert statuses[0] == ("online", "") and statuses[2] == ("online", "")
+    assert statuses[1][0] == "error" and statuses[1][1].startswith("heartbeat tx failing: "), statuses

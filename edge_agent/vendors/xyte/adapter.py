@@ -118,7 +118,7 @@ class XyteAdapter:
         stored = self.context.get("config")
         interval = xyte.config_interval(stored) if isinstance(stored, dict) else None
         summary = {"device_id": registration.device_id, "telemetry": flags.to_json(), "steps": steps}
-        degraded = xyte.degradation(snapshot, set(self._seen_metrics))
+        degraded = xyte.degradation(snapshot, set(self._seen_metrics), self.context.failing_endpoints())
         if degraded:
             summary["degraded"] = degraded
         return Reply(response.status, tuple(actions), interval, summary, tuple(skipped))
@@ -135,7 +135,11 @@ class XyteAdapter:
     def _telemetry_request(
         self, snapshot: Optional[Snapshot], registration: Registration, *, final: bool = False
     ) -> HttpRequest:
-        degraded = None if final else xyte.degradation(snapshot, self._seen_metrics)
+        degraded = (
+            None
+            if final
+            else xyte.degradation(snapshot, self._seen_metrics, self.context.failing_endpoints())
+        )
         return xyte.telemetry_request(
             snapshot,
             registration,

@@ -150,18 +150,20 @@ def telemetry_request(
     return _hub("POST", registration, "/telemetry", body)
 
 
-def degradation(snapshot: Optional[Snapshot], seen: set[str]) -> Optional[str]:
-    """Why the device is degraded (for ``status: "error"``), or None; adds to ``seen`` the
-    metrics this snapshot has, so a later loss of one of them is noticed."""
+def degradation(
+    snapshot: Optional[Snapshot], seen: set[str], failing: Optional[Mapping[str, str]] = None
+) -> Optional[str]:
+    """Why the device is degraded (for ``status: "error"``), or None: a metric it had is
+    lost, or another of its heartbeat endpoints is failing (``failing``: name -> why).
+    Adds to ``seen`` the metrics this snapshot has, so a later loss of one is noticed."""
     if snapshot is None:
         return "no metrics: the collectors have produced no snapshot"
     values = snapshot.to_json()
     seen.update(key for key in TRACKED_METRICS if values.get(key) not in (None, {}))
     lost = [key for key in TRACKED_METRICS if key in seen and key in snapshot.unavailable]
-    if not lost:
-        return None
-    reasons = "; ".join(f"{key} unavailable: {snapshot.unavailable[key]}" for key in lost)
-    return reasons[:MAX_MESSAGE]
+    reasons = [f"{key} unavailable: {snapshot.unavailable[key]}" for key in lost]
+    reasons += [f"heartbeat {name} failing: {why}" for name, why in sorted((failing or {}).items())]
+    return "; ".join(reasons)[:MAX_MESSAGE] if reasons else None
 
 
 def telemetries(snapshot: Snapshot) -> dict[str, Any]:
