@@ -66,9 +66,9 @@ if [ -e "$config" ]; then
   say "keeping your config $config"
 else
   if [ -n "$mqtt" ]; then
-    "$venv/bin/edge-agent" init -c "$config" --mqtt "$mqtt"
+    "$venv/bin/edge-agent" init -c "$config" --platform termux --mqtt "$mqtt"
   else
-    "$venv/bin/edge-agent" init -c "$config"
+    "$venv/bin/edge-agent" init -c "$config" --platform termux
   fi
 fi
 install -m 0755 "$repo/deploy/termux/boot-edge-agent" "$boot"
