@@ -229,11 +229,6 @@ def test_the_unit_tests_pass_in_the_roots_python(root: DeviceRoot, installed: Co
             "tests/test_config.py",
             "tests/collectors",
             "tests/actions",
-            # order-dependent, flaky 1 in 30 on any machine (issue 12 item 10, fixed separately):
-            # drop this line once that fix is in
-            "--deselect",
-            "tests/actions/test_action_once.py::"
-            "test_a_xyte_command_by_its_own_name_runs_and_its_result_is_in_the_journal",
         ],
         cwd="/src/edge-agent",
         timeout=3 * SLOW,
