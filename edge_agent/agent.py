@@ -161,22 +161,26 @@ class Agent:
         when the agent stops (see :data:`OUTCOME_REFRESH_S` for why); not while the store
         cannot be written (the live mirror still gets it).
         """
+        if self.mirror is not None:
+            self.mirror.set_heartbeat_outcome(name, outcome)
+        self._keep_outcome(name, outcome)
+
+    def _keep_outcome(self, name: str, outcome: dict[str, Any]) -> None:
+        """Commit ``outcome`` for ``status`` only when it says something new (or is old)."""
         stable = {key: value for key, value in outcome.items() if key not in OUTCOME_VOLATILE}
         written = self._outcomes_written.get(name)
         now = self.clock.monotonic()
-        if written is None or written[0] != stable or now - written[1] >= OUTCOME_REFRESH_S:
-            try:
-                self.store.set_state(STATUS_NAMESPACE, f"heartbeat:{name}", outcome)
-            except StoreError as exc:
-                log.debug("heartbeat %s outcome not kept for status: %s", name, exc)
-                self._outcomes_unwritten[name] = outcome
-                return
-            self._outcomes_written[name] = (stable, now)
-            self._outcomes_unwritten.pop(name, None)
-        else:
+        if written is not None and written[0] == stable and now - written[1] < OUTCOME_REFRESH_S:
             self._outcomes_unwritten[name] = outcome
-        if self.mirror is not None:
-            self.mirror.set_heartbeat_outcome(name, outcome)
+            return
+        try:
+            self.store.set_state(STATUS_NAMESPACE, f"heartbeat:{name}", outcome)
+        except StoreError as exc:
+            log.debug("heartbeat %s outcome not kept for status: %s", name, exc)
+            self._outcomes_unwritten[name] = outcome
+            return
+        self._outcomes_written[name] = (stable, now)
+        self._outcomes_unwritten.pop(name, None)
 
     def report_loop_error(self, loop: str, error: BaseException, failures: int, retry_in_s: float) -> None:
         """A loop failed and goes on: a ``loop.error`` event (only at the first failure of a streak)."""
