@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Callable, Optional, TypeVar
 
+from support.waiting import wait_until as support_wait_until
+
 REPO = Path(__file__).resolve().parents[2]
 TOOL = REPO / "tools" / "device-roots"
 CACHE = Path(os.environ.get("EDGE_AGENT_ROOTS_DIR", "/var/cache/edge-agent-roots"))
@@ -80,14 +82,8 @@ def host_arch() -> str:
 
 
 def wait_until(what: str, check: Callable[[], T], timeout: float = SLOW, every: float = 0.2) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)
+    """The suite's one ``wait_until``, with the slower defaults of work under qemu."""
+    return support_wait_until(what, check, timeout=timeout, every=every)
 
 
 class DeviceRoot:

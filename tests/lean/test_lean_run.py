@@ -14,28 +14,16 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any
 
 import pytest
+from support.waiting import wait_until
 
 from edge_agent.config import load_config
 from edge_agent.plain_config import METHODS, Plain, Secret, dumps, loads, to_plain
 
-T = TypeVar("T")
 TOKEN = "tx-token-not-for-logs-7f3a"
-
-
-def wait_until(what: str, check: Callable[[], Optional[T]], timeout: float = 30.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def write_config(tmp_path: Path) -> Path:
