@@ -341,7 +341,7 @@ class ActionIntake:
                     f"{beyond} more were not queued"
                 )
                 detail = {"count": beyond, "reason": reason}
-                self._owe(None, None, f"heartbeat:{endpoint}", "rejected", detail)
+                self.owe(None, None, f"heartbeat:{endpoint}", "rejected", detail)
         if taken:
             log.info(
                 "%s: %d action(s) queued, %d seen before, %d rejected%s",
@@ -445,24 +445,24 @@ class ActionIntake:
         outcome, refusal = admission.admit(action_id, source, action_type, payload)
         if outcome == "received":
             detail = {"signed": signed, "action": payload}
-            return outcome, self._owe(action_id, action_type, source, "received", detail)
+            return outcome, self.owe(action_id, action_type, source, "received", detail)
         if outcome == "rejected":
-            return outcome, self._owe(action_id, action_type, source, "rejected", {"reason": refusal})
+            return outcome, self.owe(action_id, action_type, source, "rejected", {"reason": refusal})
         if quiet_seen:
             return outcome, None
         seen = self._store.journal_get(action_id)
         word = "replayed" if signed else "duplicate"
         state = seen.state if seen else "known"
         reason = f"{word}: action {action_id} was seen before ({state}); it does not run again"
-        return outcome, self._owe(action_id, action_type, source, "rejected", {"reason": reason})
+        return outcome, self.owe(action_id, action_type, source, "rejected", {"reason": reason})
 
     def _refuse(
         self, action_id: Optional[str], action_type: Optional[str], source: str, reason: str, answer: Answer
     ) -> None:
         """An action refused before the journal: its ``action.rejected`` event, and the answer."""
-        answer.tell(self._owe(action_id, action_type, source, "rejected", {"reason": reason}))
+        answer.tell(self.owe(action_id, action_type, source, "rejected", {"reason": reason}))
 
-    def _owe(
+    def owe(
         self,
         action_id: Optional[str],
         action_type: Optional[str],
@@ -470,6 +470,7 @@ class ActionIntake:
         state: str,
         detail: Mapping[str, Any],
     ) -> Event:
+        """The ``action.<state>`` event (one shape: :func:`action_event`), owed to the events topic."""
         event = action_event(action_id, action_type, source, state, detail, self._clock)
         self._on_event(event)
         return event

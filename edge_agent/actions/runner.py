@@ -40,7 +40,6 @@ from edge_agent.actions.intake import (
     ActionIntake,
     Answer,
     Reply,
-    action_event,
     current_boot_id,
     type_key,
 )
@@ -99,7 +98,6 @@ class ActionRunner:
         self._device_id = device_id  # signed commands must name it (signing.verify)
         self._store = store
         self._clock = clock
-        self._on_event = on_event
         self._env = dict(os.environ if env is None else env)
         self._sleep: Sleep = sleep or asyncio.sleep
         self._poll_interval = poll_interval
@@ -175,19 +173,21 @@ class ActionRunner:
             target = schema.action_id(payload.get("action_id"))
         except ActionRejected as exc:
             reason = f"a CANCEL needs the action_id to cancel: {exc}"
-            answer.tell(self._owe(cancel_id, CANCEL, source, "rejected", {"reason": reason}))
+            answer.tell(self.intake.owe(cancel_id, CANCEL, source, "rejected", {"reason": reason}))
             return None
         with self._store.atomic():
             recorded = self._store.journal_record(cancel_id, source, CANCEL, dict(payload))
             if recorded:
                 detail = {"signed": signed, "action": dict(payload)}
-                received = self._owe(cancel_id, CANCEL, source, "received", detail)
+                received = self.intake.owe(cancel_id, CANCEL, source, "received", detail)
                 entry = self._store.journal_get(target)
                 state = entry.state if entry is not None else None
                 if entry is not None and state == "received":
                     reason = f"cancelled by {source} (command {cancel_id})"
                     self._store.journal_update(target, "cancelled", reason=reason, cancelled_by=cancel_id)
-                    self._owe(target, type_key(entry.type), entry.source, "cancelled", {"reason": reason})
+                    self.intake.owe(
+                        target, type_key(entry.type), entry.source, "cancelled", {"reason": reason}
+                    )
                 if state == "running" and target not in self._inflight:
                     state = "running elsewhere"  # not this process's to stop (recover() settles it)
                 if state == "succeeded" and target in self._repeats:
@@ -195,7 +195,7 @@ class ActionRunner:
                     self._store.journal_update(target, "succeeded", repeats_cancelled_by=cancel_id)
                 if state in ("received", "running", "repeating"):
                     self._store.journal_update(cancel_id, "succeeded", cancelled=target, was=state)
-                    ended = self._owe(
+                    ended = self.intake.owe(
                         cancel_id, CANCEL, source, "succeeded", {"cancelled": target, "was": state}
                     )
                 else:
@@ -204,13 +204,13 @@ class ActionRunner:
                     else:
                         why = f"action {target} has already ended ({state})"
                     self._store.journal_update(cancel_id, "rejected", reason=f"nothing to cancel: {why}")
-                    ended = self._owe(
+                    ended = self.intake.owe(
                         cancel_id, CANCEL, source, "rejected", {"reason": f"nothing to cancel: {why}"}
                     )
         if not recorded:
             word = "replayed" if signed else "duplicate"
             reason = f"{word}: action {cancel_id} was seen before; it does not run again"
-            answer.tell(self._owe(cancel_id, CANCEL, source, "rejected", {"reason": reason}))
+            answer.tell(self.intake.owe(cancel_id, CANCEL, source, "rejected", {"reason": reason}))
             return None
         if state == "running":
             self._cancelling[target] = cancel_id
@@ -485,23 +485,10 @@ class ActionRunner:
         """
         with self._store.atomic():
             self._store.journal_update(entry.action_id, state, **detail)
-            event = self._owe(entry.action_id, type_key(entry.type), entry.source, state, detail)
+            event = self.intake.owe(entry.action_id, type_key(entry.type), entry.source, state, detail)
         reply = self._replies.get(entry.action_id)
         if reply is not None:
             reply(event.to_json())
-
-    def _owe(
-        self,
-        action_id: Optional[str],
-        action_type: Optional[str],
-        source: str,
-        state: str,
-        detail: Mapping[str, Any],
-    ) -> Event:
-        """The ``action.<state>`` event (one shape: :func:`action_event`), owed to the events topic."""
-        event = action_event(action_id, action_type, source, state, detail, self._clock)
-        self._on_event(event)
-        return event
 
 
 def _document(entry: JournalEntry) -> dict[str, Any]:
