@@ -52,7 +52,7 @@ from fleet_world import (
 
 from edge_agent.agent import Agent
 from edge_agent.config import Config
-from edge_agent.mqtt_bridge import MqttBridge
+from edge_agent.mqtt.bridge import MqttBridge
 
 HERE = Path(__file__).resolve().parent
 PROFILE_ENV = "FLEET_PROFILE"

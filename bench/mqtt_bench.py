@@ -24,8 +24,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from edge_agent.config import DeviceConfig, MqttConfig
-from edge_agent.mirror import MqttMirror
 from edge_agent.model import Event, SystemClock
+from edge_agent.mqtt.mirror import MqttMirror
 from edge_agent.store import Store
 
 MOSQUITTO = os.environ.get("MOSQUITTO", "/usr/sbin/mosquitto")

@@ -25,8 +25,8 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
-from edge_agent.fleet import FleetView
-from edge_agent.fleet_table import ChangeLog, JsonLines, TerminalTable
+from edge_agent.fleet.table import ChangeLog, JsonLines, TerminalTable
+from edge_agent.fleet.view import FleetView
 from edge_agent.model import Snapshot, format_utc
 
 START = datetime(2030, 1, 1, tzinfo=timezone.utc)

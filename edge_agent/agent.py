@@ -29,14 +29,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
 
 from edge_agent import __version__
-from edge_agent.broker import EmbeddedBroker
 from edge_agent.errors import EdgeAgentError, StoreError
 from edge_agent.loops import FailureStreak, Liveness, report, stopped_within
-from edge_agent.mirror import CommandHandler, MqttMirror
 from edge_agent.model import Clock, Event, Snapshot, SystemClock, format_utc
+from edge_agent.mqtt.broker import EmbeddedBroker
+from edge_agent.mqtt.mirror import CommandHandler, MqttMirror
+from edge_agent.mqtt.topics import Topics
 from edge_agent.sdnotify import SystemdNotifier
 from edge_agent.store import RESET_KEY, Store
-from edge_agent.topics import Topics
 
 if TYPE_CHECKING:
     from edge_agent.config import Config

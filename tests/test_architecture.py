@@ -17,10 +17,10 @@ PACKAGE = Path(__file__).resolve().parent.parent / "edge_agent"
 
 # library -> the only modules (relative to edge_agent/) allowed to import it
 ONE_HOME = {
-    "paho": {"mqtt_bridge.py"},
+    "paho": {"mqtt/bridge.py"},
     "httpx": {"heartbeat/transport.py"},
     "sqlite3": {"store.py"},
-    "amqtt": {"broker.py"},
+    "amqtt": {"mqtt/broker.py"},
     "subprocess": {"actions/process.py", "collectors/commands.py"},
 }
 
@@ -101,24 +101,37 @@ ROW = re.compile(r"^\|\s*(\d+)\.[^|]*\|([^|]*)\|", re.MULTILINE)
 HOME_ROW = re.compile(r"^\|\s*`(\w+)`\s*\|([^|]*)\|", re.MULTILINE)
 
 
-# The list of vendors is a part of its own: the config derives its Union from it and each
-# vendor's folder holds its config model, so it sits below both (dotted paths only, no imports).
-REGISTRY = "vendors.registry"
+# A few modules inside a package sit in another layer than their package: the list of
+# vendors (the config derives its Union from it and each vendor's folder holds its config
+# model, so it sits below both: dotted paths only, no imports), and the parts of the MQTT
+# package (the topic contract is a foundation, the paho and amqtt doors sit below the
+# mirror). The layer table names them with a dot; every other module belongs to its
+# top-level module or package.
+def sub_parts() -> set[str]:
+    """The dotted names of docs/architecture.md's layer table (``vendors.registry``, ``mqtt.bridge``)."""
+    return {name for name in documented_layers() if "." in name}
 
 
 def top_level_parts() -> set[str]:
-    """Every top-level module (``agent``, ``__main__``) and package (``actions``) of edge_agent."""
+    """Every top-level module (``agent``, ``__main__``) and package (``actions``) of edge_agent,
+    and the documented sub-parts that exist."""
     parts = {path.stem for path in PACKAGE.glob("*.py")}
     parts |= {path.parent.name for path in PACKAGE.glob("*/__init__.py")}
-    return parts | {REGISTRY}
+    existing = {name for name in sub_parts() if (PACKAGE / (name.replace(".", "/") + ".py")).exists()}
+    return parts | existing
+
+
+def part_of_module(dotted: str) -> str:
+    """The part a module (``mqtt.bridge``, ``actions.intake``, ``agent``) belongs to."""
+    for name in sorted(sub_parts(), key=len, reverse=True):
+        if dotted == name or dotted.startswith(name + "."):
+            return name
+    return dotted.split(".")[0]
 
 
 def part_of(path: Path) -> str:
-    relative = path.relative_to(PACKAGE)
-    if relative.with_suffix("").as_posix().replace("/", ".") == REGISTRY:
-        return REGISTRY
-    first = relative.parts[0]
-    return first[: -len(".py")] if first.endswith(".py") else first
+    relative = path.relative_to(PACKAGE).with_suffix("").as_posix().replace("/", ".")
+    return part_of_module(relative.removesuffix(".__init__"))
 
 
 def documented_layers() -> dict[str, int]:
@@ -132,7 +145,7 @@ def documented_layers() -> dict[str, int]:
 
 
 def part_imports(path: Path) -> set[str]:
-    """The top-level parts of edge_agent that ``path`` imports (``from edge_agent import x`` too)."""
+    """The parts of edge_agent that ``path`` imports (``from edge_agent import x`` too)."""
     parts = top_level_parts()
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
@@ -140,17 +153,32 @@ def part_imports(path: Path) -> set[str]:
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names = [node.module]
-            if node.module == "edge_agent":
-                names = [f"edge_agent.{alias.name}" for alias in node.names]
+            if node.module == "edge_agent" or node.module.startswith("edge_agent."):
+                # ``from edge_agent.mqtt import topics`` imports the sub-part mqtt.topics
+                names = [f"{node.module}.{alias.name}" for alias in node.names]
         else:
             continue
         for name in names:
-            if name == f"edge_agent.{REGISTRY}":
-                found.add(REGISTRY)
-            elif name == "edge_agent" or name.startswith("edge_agent."):
-                first = name.split(".")[1] if "." in name else "__init__"
-                found.add(first if first in parts else "__init__")  # an attribute of the package
+            if name == "edge_agent" or name.startswith("edge_agent."):
+                dotted = name.split(".", 1)[1] if "." in name else "__init__"
+                found.add(_known_part(dotted, parts))
     return found
+
+
+def _known_part(dotted: str, parts: set[str]) -> str:
+    """The part a dotted name imported from edge_agent falls in; an attribute of a module
+    (``edge_agent.model.Snapshot``) falls in that module's part."""
+    while dotted:
+        part = part_of_module(dotted)
+        if part in parts and (part == dotted or "." not in dotted or _is_module(dotted)):
+            return part
+        dotted = dotted.rpartition(".")[0]
+    return "__init__"
+
+
+def _is_module(dotted: str) -> bool:
+    path = PACKAGE / dotted.replace(".", "/")
+    return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
 
 
 def test_every_part_of_the_package_is_named_in_the_architecture_page() -> None:
@@ -202,7 +230,7 @@ def test_the_documented_homes_of_foreign_libraries_are_the_enforced_ones() -> No
     assert documented == ONE_HOME
 
 
-@pytest.mark.parametrize("place", ["assembly.py", "topics.py", "collectors", "actions"])
+@pytest.mark.parametrize("place", ["assembly.py", "mqtt/topics.py", "collectors", "actions"])
 def test_the_core_names_no_vendor(place: str) -> None:
     """A vendor's side service is its registry hook: the core never tests for a vendor by name."""
     from edge_agent.vendors.registry import VENDORS

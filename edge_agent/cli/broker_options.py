@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Optional
 
 from edge_agent.config import Config, load_config
 from edge_agent.errors import ConfigError
-from edge_agent.mqtt_options import TlsSettings
+from edge_agent.mqtt.options import TlsSettings
 
 if TYPE_CHECKING:
-    from edge_agent.mqtt_bridge import MqttBridge
+    from edge_agent.mqtt.bridge import MqttBridge
 
 DEFAULT_HOST = "localhost"
 DEFAULT_PORT = 1883
@@ -44,7 +44,7 @@ class BrokerOptions:
 
     def bridge(self, client_id: str, protocol: str) -> MqttBridge:
         """A connection to this broker (paho is imported only when a command really connects)."""
-        from edge_agent.mqtt_bridge import MqttBridge
+        from edge_agent.mqtt.bridge import MqttBridge
 
         return MqttBridge(
             host=self.host,

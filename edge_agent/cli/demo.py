@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: --broker: {exc}", file=sys.stderr)
             return 2
     else:
-        from edge_agent.broker import amqtt_missing_reason
+        from edge_agent.mqtt.broker import amqtt_missing_reason
 
         missing = amqtt_missing_reason()
         if missing is not None:

@@ -129,7 +129,7 @@ def _owe_events(config: Config, store: Any, events: list[Event]) -> None:
     """Hand the beat's events to the outbox, so the agent publishes them with its next connection."""
     if config.mqtt is None or not events:
         return
-    from edge_agent.topics import Topics
+    from edge_agent.mqtt.topics import Topics
 
     topic = Topics(config.mqtt.topic_prefix, config.device.id).events
     for event in events:

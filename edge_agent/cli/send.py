@@ -39,11 +39,11 @@ from edge_agent.config.sections import TOPIC_LEVEL_PATTERN
 from edge_agent.errors import ActionRejected, MqttConnectError, MqttError
 from edge_agent.jsonsafe import loads
 from edge_agent.model import SystemClock
-from edge_agent.topics import Topics
+from edge_agent.mqtt.topics import Topics
 
 if TYPE_CHECKING:
-    from edge_agent.mqtt_bridge import MqttBridge
-    from edge_agent.mqtt_options import IncomingMessage
+    from edge_agent.mqtt.bridge import MqttBridge
+    from edge_agent.mqtt.options import IncomingMessage
 
 EXIT_SUCCEEDED = 0
 EXIT_NOT_DONE = 1

@@ -1,9 +1,9 @@
 """``edge-agent watch``: the operator's live table of every device under a prefix, on any broker.
 
 It subscribes to ``<prefix>/+/status``, ``<prefix>/+/state``, ``<prefix>/+/heartbeat/+``
-and ``<prefix>/+/events`` and keeps one row per device (:mod:`edge_agent.fleet`). The
+and ``<prefix>/+/events`` and keeps one row per device (:mod:`edge_agent.fleet.view`). The
 retained status, state and heartbeat outcomes fill the table at once; events bring the
-last action. What is drawn, and how, is in :mod:`edge_agent.fleet_table`:
+last action. What is drawn, and how, is in :mod:`edge_agent.fleet.table`:
 
 * a terminal: a table redrawn every ``--refresh`` seconds, only its changed lines;
 * not a terminal: the rows that changed each period, and the whole table at exit;
@@ -35,14 +35,14 @@ from typing import TYPE_CHECKING, Optional, Union
 
 from edge_agent.cli.broker_options import BrokerOptions, add_broker_arguments, broker_options
 from edge_agent.errors import MqttError
-from edge_agent.fleet import FleetView
-from edge_agent.fleet_table import ChangeLog, JsonLines, MessageRate, TerminalTable, table_lines
+from edge_agent.fleet.table import ChangeLog, JsonLines, MessageRate, TerminalTable, table_lines
+from edge_agent.fleet.view import FleetView
 from edge_agent.loops import ReconnectBackoff, keep_connected, stopped_within
 from edge_agent.model import SystemClock
 
 if TYPE_CHECKING:
-    from edge_agent.mqtt_bridge import MqttBridge
-    from edge_agent.mqtt_options import IncomingMessage
+    from edge_agent.mqtt.bridge import MqttBridge
+    from edge_agent.mqtt.options import IncomingMessage
 
 log = logging.getLogger(__name__)
 

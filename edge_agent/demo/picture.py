@@ -14,7 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from edge_agent.topics import Topics
+from edge_agent.mqtt.topics import Topics
 
 RECENT_EVENTS = 6
 RECENT_NOTES = 8

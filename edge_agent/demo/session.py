@@ -28,7 +28,7 @@ from edge_agent.demo.view import Terminal, follow, keep_drawing
 from edge_agent.demo.world import ENDPOINTS, BrokerAddress, DemoWorld
 from edge_agent.errors import EdgeAgentError
 from edge_agent.model import Clock, SystemClock
-from edge_agent.mqtt_bridge import MqttBridge
+from edge_agent.mqtt.bridge import MqttBridge
 
 GOODBYE_WAIT_S = 10.0
 """How long the view may wait for the agent's ``offline`` once the agent has returned."""

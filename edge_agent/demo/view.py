@@ -1,6 +1,6 @@
 """The live view: a subscriber to the device's topics, and the terminal it draws on.
 
-The subscriber is an ordinary MQTT client (:class:`~edge_agent.mqtt_bridge.MqttBridge`,
+The subscriber is an ordinary MQTT client (:class:`~edge_agent.mqtt.bridge.MqttBridge`,
 like any dashboard would use) on ``<prefix>/<id>/#``: what it shows is what the agent
 really wrote to the broker. It stays until the agent, asked to stop, has said
 ``offline``: by then the goodbye heartbeats (Telecom X ``turnedOff``) have been mirrored
@@ -21,7 +21,7 @@ from typing import Callable, TextIO
 from edge_agent.demo.picture import DemoPicture
 from edge_agent.errors import MqttConnectError, MqttError
 from edge_agent.loops import pause
-from edge_agent.mqtt_bridge import MqttBridge
+from edge_agent.mqtt.bridge import MqttBridge
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from mqtt_watch import Watcher
 from net_gate import NetGate
 
 from edge_agent.config import DeviceConfig, MqttConfig
-from edge_agent.mirror import MqttMirror
 from edge_agent.model import Event, Snapshot, SystemClock
+from edge_agent.mqtt.mirror import MqttMirror
 from edge_agent.store import Store
 
 CLOCK = SystemClock()

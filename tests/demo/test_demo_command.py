@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "mqtt"))
 
 from mqtt_brokers import have_mosquitto, mosquitto, skip_without_amqtt
 
-from edge_agent.broker import amqtt_missing_reason
+from edge_agent.mqtt.broker import amqtt_missing_reason
 
 BASE = f"edge/{DEVICE_ID}"
 

@@ -341,7 +341,7 @@ def test_remembering_a_report_is_o1_and_the_subjects_remembered_are_capped() -> 
 
 def test_edge_agent_send_ignores_a_deeply_nested_message_on_the_events_topic() -> None:
     from edge_agent.cli.send import ActionProgress
-    from edge_agent.mqtt_options import IncomingMessage
+    from edge_agent.mqtt.options import IncomingMessage
 
     progress = ActionProgress("op-1", "MESSAGE", f"{BASE}/events", None)
     hostile = IncomingMessage(topic=f"{BASE}/events", payload=b"[" * 100_000)

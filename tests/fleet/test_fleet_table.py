@@ -8,8 +8,8 @@ import json
 from fleet_helpers import T0, event, state
 from support.clock import FakeClock
 
-from edge_agent.fleet import FleetView
-from edge_agent.fleet_table import ChangeLog, JsonLines, TerminalTable, age, table_lines
+from edge_agent.fleet.table import ChangeLog, JsonLines, TerminalTable, age, table_lines
+from edge_agent.fleet.view import FleetView
 
 
 def fleet_of(count: int, clock: FakeClock) -> FleetView:

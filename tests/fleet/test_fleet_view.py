@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.clock import FakeClock
 
-from edge_agent.fleet import FleetView
+from edge_agent.fleet.view import FleetView
 
 
 def view(clock: FakeClock | None = None) -> FleetView:

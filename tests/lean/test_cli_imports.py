@@ -21,7 +21,15 @@ with contextlib.redirect_stdout(io.StringIO()):
     code = main(sys.argv[1:])
 print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
 """
-HEAVY = ("sqlite3", "asyncio", "paho", "httpx", "edge_agent.store", "edge_agent.fleet", "edge_agent.mirror")
+HEAVY = (
+    "sqlite3",
+    "asyncio",
+    "paho",
+    "httpx",
+    "edge_agent.store",
+    "edge_agent.fleet.view",
+    "edge_agent.mqtt.mirror",
+)
 
 
 def modules_after(*argv: str) -> tuple[int, set[str]]:

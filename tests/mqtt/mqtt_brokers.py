@@ -18,7 +18,7 @@ from typing import Optional
 
 import pytest
 
-from edge_agent.broker import amqtt_missing_reason
+from edge_agent.mqtt.broker import amqtt_missing_reason
 
 MOSQUITTO = Path(os.environ.get("MOSQUITTO", "/usr/sbin/mosquitto"))
 STARTUP_TIMEOUT = 30.0

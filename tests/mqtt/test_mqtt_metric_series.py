@@ -18,8 +18,8 @@ from mqtt_watch import Watcher
 
 from edge_agent.collectors import MetricsCollector
 from edge_agent.config import DeviceConfig, MetricsConfig, MqttConfig
-from edge_agent.mirror import MqttMirror
 from edge_agent.model import Snapshot, SystemClock
+from edge_agent.mqtt.mirror import MqttMirror
 from edge_agent.store import Store
 
 HOSTS = Path(__file__).resolve().parent.parent / "fixtures" / "hosts"

@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edge_agent.actions.envelope import Command, RejectedCommand, parse_command
-from edge_agent.ha_discovery import discovery_messages
 from edge_agent.loops import ReconnectBackoff
-from edge_agent.topics import LEVEL_MAX_CHARS, Topics, topic_level, topic_levels
+from edge_agent.mqtt.discovery import discovery_messages
+from edge_agent.mqtt.topics import LEVEL_MAX_CHARS, Topics, topic_level, topic_levels
 
 PACKAGE = Path(__file__).resolve().parents[2] / "edge_agent"
 

@@ -1,6 +1,6 @@
 """What an MQTT connection is made of, as plain data: TLS settings, the last will, a received message.
 
-Kept apart from :mod:`edge_agent.mqtt_bridge` (the paho module) so that the rest of the
+Kept apart from :mod:`edge_agent.mqtt.bridge` (the paho module) so that the rest of the
 agent can build and read these without importing paho.
 """
 

@@ -24,7 +24,7 @@ from typing import Optional
 
 from edge_agent.errors import MqttPublishError, StoreError
 from edge_agent.loops import IDLE_BEAT, ErrorReport, FailureStreak, Liveness, report
-from edge_agent.mqtt_bridge import MqttBridge
+from edge_agent.mqtt.bridge import MqttBridge
 from edge_agent.store import Store
 
 log = logging.getLogger(__name__)

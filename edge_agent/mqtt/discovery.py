@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from edge_agent.topics import Topics
+from edge_agent.mqtt.topics import Topics
 
 
 @dataclass(frozen=True)

@@ -37,11 +37,11 @@ from edge_agent.loops import (
     report,
 )
 from edge_agent.model import Clock, Event, Snapshot, format_utc
-from edge_agent.mqtt_bridge import MqttBridge
-from edge_agent.mqtt_options import IncomingMessage, TlsSettings, WillMessage
-from edge_agent.outbox_drain import OutboxDrain
+from edge_agent.mqtt.bridge import MqttBridge
+from edge_agent.mqtt.options import IncomingMessage, TlsSettings, WillMessage
+from edge_agent.mqtt.outbox_drain import OutboxDrain
+from edge_agent.mqtt.topics import Topics, topic_levels
 from edge_agent.store import Store
-from edge_agent.topics import Topics, topic_levels
 
 if TYPE_CHECKING:
     from edge_agent.config import DeviceConfig, MqttConfig
@@ -412,7 +412,7 @@ class MqttMirror:
         fresh = [key for key in keys if again or key not in self._announced]
         if not fresh:
             return
-        from edge_agent.ha_discovery import discovery_messages  # only with home_assistant = true
+        from edge_agent.mqtt.discovery import discovery_messages  # only with home_assistant = true
 
         for topic, payload in discovery_messages(
             self.topics, fresh, device_name=self.device_name, version=self.version, labels=self._labels

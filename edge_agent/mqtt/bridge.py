@@ -36,7 +36,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge_agent.errors import MqttConnectError, MqttError, MqttPublishError
-from edge_agent.mqtt_options import (
+from edge_agent.mqtt.options import (
     IncomingMessage,
     TlsSettings,
     WillMessage,

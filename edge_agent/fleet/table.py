@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Callable, Optional, TextIO
 
-from edge_agent.fleet import DeviceRow, FleetView, parse_time
+from edge_agent.fleet.view import DeviceRow, FleetView, parse_time
 
 TITLES = ("DEVICE", "STATUS", "SINCE", "SEEN", "CPU", "MEMFREE", "HOTTEST", "BATTERY", "WIFI", "LAST ACTION")
 WIDTHS = (0, 7, 5, 5, 4, 7, 14, 7, 5, 30)  # 0: sized to the device ids shown
