@@ -207,7 +207,7 @@ async def run_fleet(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     rss_after = rss_kb()
     once = await asyncio.get_running_loop().run_in_executor(None, watch_once, port, n, interval, 5.0)
     still_connected = sum(1 for a in agents if a.mirror is not None and a.mirror.connected)
-    owed = sum(a.store.outbox_depth() for a in agents)
+    owed = sum(a.store.outbox.depth() for a in agents)
 
     stopping = time.monotonic()
     stop.set()

@@ -81,7 +81,7 @@ async def throughput(workdir: Path, port: int, count: int) -> tuple[float, float
     stop = asyncio.Event()
     runner = asyncio.ensure_future(mirror.run(stop))
     await wait_until(lambda: mirror.connected)
-    await wait_until(lambda: store.outbox_depth() == 0)
+    await wait_until(lambda: store.outbox.depth() == 0)
     spent_in_calls = 0.0
     start = time.perf_counter()
     for n in range(count):
@@ -90,7 +90,7 @@ async def throughput(workdir: Path, port: int, count: int) -> tuple[float, float
         spent_in_calls += time.perf_counter() - before
         if n % 50 == 0:
             await asyncio.sleep(0)  # let the drain run, as a real producer would
-    await wait_until(lambda: store.outbox_depth() == 0)
+    await wait_until(lambda: store.outbox.depth() == 0)
     elapsed = time.perf_counter() - start
     stop.set()
     await runner
@@ -105,12 +105,12 @@ async def drain_time(workdir: Path, port: int, backlog: int) -> float:
     mirror = make_mirror(store, port)
     for n in range(backlog):
         mirror.publish_event(Event.new("bench.tick", {"n": n}, CLOCK))
-    assert store.outbox_depth() == backlog
+    assert store.outbox.depth() == backlog
     stop = asyncio.Event()
     runner = asyncio.ensure_future(mirror.run(stop))
     await wait_until(lambda: mirror.connected)
     start = time.perf_counter()
-    await wait_until(lambda: store.outbox_depth() == 0)
+    await wait_until(lambda: store.outbox.depth() == 0)
     elapsed = time.perf_counter() - start
     stop.set()
     await runner

@@ -174,7 +174,7 @@ class Agent:
             self._outcomes_unwritten[name] = outcome
             return
         try:
-            self.store.set_state(STATUS_NAMESPACE, f"heartbeat:{name}", outcome)
+            self.store.state.set(STATUS_NAMESPACE, f"heartbeat:{name}", outcome)
         except StoreError as exc:
             log.debug("heartbeat %s outcome not kept for status: %s", name, exc)
             self._outcomes_unwritten[name] = outcome
@@ -232,7 +232,7 @@ class Agent:
         if self.store.health is not None:
             self._store_degraded.set()
         try:
-            self.store.update_state(
+            self.store.state.update(
                 STATUS_NAMESPACE,
                 {
                     "version": __version__,
@@ -267,7 +267,7 @@ class Agent:
                 await self.broker.stop()
             last = {f"heartbeat:{name}": outcome for name, outcome in self._outcomes_unwritten.items()}
             try:
-                self.store.update_state(STATUS_NAMESPACE, {**last, "stopped": format_utc(self.clock.now())})
+                self.store.state.update(STATUS_NAMESPACE, {**last, "stopped": format_utc(self.clock.now())})
             except StoreError as exc:
                 log.warning("the stop of this run is not recorded for status: %s", exc)
             else:
@@ -279,14 +279,14 @@ class Agent:
     def _tell_store_reset(self) -> None:
         """A store moved aside (now, or at a start that could not tell): one ``store.reset`` event."""
         try:
-            reset = self.store.get_state(STATUS_NAMESPACE, RESET_KEY)
+            reset = self.store.state.get(STATUS_NAMESPACE, RESET_KEY)
             if not isinstance(reset, dict) or reset.get("reported"):
                 return
             data = {key: reset.get(key) for key in ("time", "reason", "file")}
             data["store"] = str(self.store.path)
             with self.store.atomic():  # owed and marked told together: exactly one event
                 self.emit("store.reset", data)
-                self.store.set_state(STATUS_NAMESPACE, RESET_KEY, {**reset, "reported": True})
+                self.store.state.set(STATUS_NAMESPACE, RESET_KEY, {**reset, "reported": True})
         except StoreError as exc:
             log.warning("the store reset is not told yet (%s); it will be at the next start", exc)
 
@@ -319,7 +319,7 @@ class Agent:
             while not stop.is_set() and self.store.health is not None:
                 self.liveness.beat("store-probe", STORE_PROBE_EVERY * 2)
                 with contextlib.suppress(StoreError):  # still failing: the store counted it
-                    self.store.set_state(STATUS_NAMESPACE, "store_probe", format_utc(self.clock.now()))
+                    self.store.state.set(STATUS_NAMESPACE, "store_probe", format_utc(self.clock.now()))
                 await stopped_within(stop, STORE_PROBE_EVERY)
             self.liveness.retire("store-probe")
             if self.store.health is None:

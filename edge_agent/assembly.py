@@ -125,7 +125,7 @@ class EndpointHookContext:
     def get_state(self, key: str) -> Any:
         from edge_agent.heartbeat.context import state_namespace  # only where a vendor has hooks
 
-        return self.agent.store.get_state(state_namespace(self.name), key)
+        return self.agent.store.state.get(state_namespace(self.name), key)
 
 
 def _supervised(agent: Agent, name: str, service: Any) -> Supervised:

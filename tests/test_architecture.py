@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "edge_agent"
 ONE_HOME = {
     "paho": {"mqtt/bridge.py"},
     "httpx": {"heartbeat/transport.py"},
-    "sqlite3": {"store.py"},
+    "sqlite3": {"store/connection.py", "store/opening.py", "store/schema.py"},
     "amqtt": {"mqtt/broker.py"},
     "subprocess": {"actions/process.py", "collectors/commands.py"},
 }

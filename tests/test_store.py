@@ -15,26 +15,26 @@ from edge_agent.store import Store
 def test_owed_messages_survive_a_reopen_in_order(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
     for n in range(5):
-        store.outbox_add("edge/d/events", f"event {n}".encode())
+        store.outbox.add("edge/d/events", f"event {n}".encode())
     store.close()
     reopened = Store(tmp_path / "s.db")
-    assert [entry.payload for entry in reopened.outbox_pending()] == [f"event {n}".encode() for n in range(5)]
+    assert [entry.payload for entry in reopened.outbox.pending()] == [f"event {n}".encode() for n in range(5)]
 
 
 def test_acknowledged_messages_are_forgotten(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
-    ids = [store.outbox_add("t", b"x")[0] for _ in range(3)]
-    store.outbox_ack(ids[:2])
-    assert [entry.id for entry in store.outbox_pending()] == ids[2:]
-    assert store.outbox_depth() == 1
+    ids = [store.outbox.add("t", b"x")[0] for _ in range(3)]
+    store.outbox.ack(ids[:2])
+    assert [entry.id for entry in store.outbox.pending()] == ids[2:]
+    assert store.outbox.depth() == 1
 
 
 def test_a_full_outbox_drops_the_oldest_and_counts_them(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db", outbox_max=10)
-    dropped = [store.outbox_add("t", str(n).encode())[1] for n in range(13)]
+    dropped = [store.outbox.add("t", str(n).encode())[1] for n in range(13)]
     assert sum(dropped) == 3
-    assert store.outbox_dropped() == 3
-    assert [entry.payload for entry in store.outbox_pending()] == [str(n).encode() for n in range(3, 13)]
+    assert store.outbox.dropped() == 3
+    assert [entry.payload for entry in store.outbox.pending()] == [str(n).encode() for n in range(3, 13)]
 
 
 def test_a_killed_writer_loses_nothing_it_committed(tmp_path: Path) -> None:
@@ -44,7 +44,7 @@ def test_a_killed_writer_loses_nothing_it_committed(tmp_path: Path) -> None:
         from edge_agent.store import Store
         store = Store({str(path)!r})
         for n in range(200):
-            store.outbox_add("t", str(n).encode())
+            store.outbox.add("t", str(n).encode())
             print(n, flush=True)
     """)
     writer = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
@@ -56,7 +56,7 @@ def test_a_killed_writer_loses_nothing_it_committed(tmp_path: Path) -> None:
             os.kill(writer.pid, signal.SIGKILL)
             break
     writer.wait()
-    payloads = [int(entry.payload) for entry in Store(path).outbox_pending(limit=1000)]
+    payloads = [int(entry.payload) for entry in Store(path).outbox.pending(limit=1000)]
     assert payloads[: last + 1] == list(range(last + 1))
 
 
@@ -67,12 +67,12 @@ def test_a_writer_killed_inside_atomic_keeps_neither_the_state_nor_the_event(tmp
         import sys
         from edge_agent.store import Store
         store = Store({str(path)!r})
-        store.journal_record("a-1", "mqtt", "MESSAGE", {{"message": "hi"}})
+        store.journal.record("a-1", "mqtt", "MESSAGE", {{"message": "hi"}})
         with store.atomic():
-            store.journal_update("a-1", "succeeded", exit_code=0)
+            store.journal.update("a-1", "succeeded", exit_code=0)
             print("between", flush=True)
             sys.stdin.readline()  # killed here
-            store.outbox_add("edge/d/events", b"action.succeeded")
+            store.outbox.add("edge/d/events", b"action.succeeded")
     """)
     writer = subprocess.Popen(
         [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
@@ -82,27 +82,27 @@ def test_a_writer_killed_inside_atomic_keeps_neither_the_state_nor_the_event(tmp
     os.kill(writer.pid, signal.SIGKILL)
     writer.wait()
     store = Store(path)
-    entry = store.journal_get("a-1")
+    entry = store.journal.get("a-1")
     assert entry is not None and entry.state == "received"
-    assert store.outbox_depth() == 0
+    assert store.outbox.depth() == 0
 
 
 def test_atomic_writes_commit_together(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
-    store.journal_record("a-1", "mqtt", "MESSAGE", {})
+    store.journal.record("a-1", "mqtt", "MESSAGE", {})
     with store.atomic():
-        store.journal_update("a-1", "running")
-        store.outbox_add("edge/d/events", b"action.started")
+        store.journal.update("a-1", "running")
+        store.outbox.add("edge/d/events", b"action.started")
     reopened = Store(tmp_path / "s.db")
-    entry = reopened.journal_get("a-1")
+    entry = reopened.journal.get("a-1")
     assert entry is not None and entry.state == "running"
-    assert [e.payload for e in reopened.outbox_pending()] == [b"action.started"]
+    assert [e.payload for e in reopened.outbox.pending()] == [b"action.started"]
 
 
 def test_a_corrupt_file_is_moved_aside_and_a_fresh_store_starts(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     store = Store(path)
-    store.set_state("xyte", "id", "abc")
+    store.state.set("xyte", "id", "abc")
     store.close()
     for suffix in ("-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -110,31 +110,31 @@ def test_a_corrupt_file_is_moved_aside_and_a_fresh_store_starts(tmp_path: Path) 
     data[0:100] = os.urandom(100)  # the header torn by a bad write
     path.write_bytes(bytes(data))
     fresh = Store(path)
-    assert fresh.get_state("xyte", "id") is None
+    assert fresh.state.get("xyte", "id") is None
     assert list(tmp_path.glob("s.db.corrupt-*"))
 
 
 def test_vendor_state_round_trips_json_values(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
-    store.update_state("hub", {"id": "d1", "access_key": "k", "config_version": 3})
-    store.delete_state("hub", "access_key")
-    assert Store(tmp_path / "s.db").state_items("hub") == {"id": "d1", "config_version": 3}
+    store.state.update("hub", {"id": "d1", "access_key": "k", "config_version": 3})
+    store.state.delete("hub", "access_key")
+    assert Store(tmp_path / "s.db").state.items("hub") == {"id": "d1", "config_version": 3}
 
 
 def test_a_queue_refuses_work_it_has_seen_even_after_it_left(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
-    first = store.queue_push("actions", {"type": "REBOOT"}, dedupe_key="a1")
+    first = store.queues.push("actions", {"type": "REBOOT"}, dedupe_key="a1")
     assert first is not None
-    store.queue_remove(first)
-    assert store.queue_push("actions", {"type": "REBOOT"}, dedupe_key="a1") is None
-    assert store.queue_len("actions") == 0
+    store.queues.remove(first)
+    assert store.queues.push("actions", {"type": "REBOOT"}, dedupe_key="a1") is None
+    assert store.queues.length("actions") == 0
 
 
 def test_an_action_is_journaled_once(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
-    assert store.journal_record("a1", "mqtt", "MESSAGE", {"message": "hi"}) is True
-    assert store.journal_record("a1", "mqtt", "MESSAGE", {"message": "hi"}) is False
-    store.journal_update("a1", "running")
-    store.journal_update("a1", "succeeded", exit_code=0)
-    entry = Store(tmp_path / "s.db").journal_get("a1")
+    assert store.journal.record("a1", "mqtt", "MESSAGE", {"message": "hi"}) is True
+    assert store.journal.record("a1", "mqtt", "MESSAGE", {"message": "hi"}) is False
+    store.journal.update("a1", "running")
+    store.journal.update("a1", "succeeded", exit_code=0)
+    entry = Store(tmp_path / "s.db").journal.get("a1")
     assert entry is not None and entry.state == "succeeded" and entry.detail == {"exit_code": 0}

@@ -112,7 +112,7 @@ class Admission:
         self._receipt: dict[str, Any] = {"boot_id": boot_id, "received_at": clock.now().timestamp()}
         self._per_type: Counter[str] = Counter()
         self._per_source: Counter[str] = Counter()
-        for source, action_type, count in store.journal_pending_counts():
+        for source, action_type, count in store.journal.pending_counts():
             self._per_type[type_key(action_type)] += count
             self._per_source[source] += count
 
@@ -121,13 +121,13 @@ class Admission:
 
         "seen": the id is in the journal already; nothing was written.
         """
-        if not self._store.journal_record(action_id, source, action_type, payload):
+        if not self._store.journal.record(action_id, source, action_type, payload):
             return "seen", None
         reason = self.refusal(source, action_type)
         if reason is not None:
-            self._store.journal_update(action_id, "rejected", reason=reason, **self._receipt)
+            self._store.journal.update(action_id, "rejected", reason=reason, **self._receipt)
             return "rejected", reason
-        self._store.journal_update(action_id, "received", **self._receipt)
+        self._store.journal.update(action_id, "received", **self._receipt)
         self._per_type[type_key(action_type)] += 1
         self._per_source[source] += 1
         return "received", None
@@ -450,7 +450,7 @@ class ActionIntake:
             return outcome, self.owe(action_id, action_type, source, "rejected", {"reason": refusal})
         if quiet_seen:
             return outcome, None
-        seen = self._store.journal_get(action_id)
+        seen = self._store.journal.get(action_id)
         word = "replayed" if signed else "duplicate"
         state = seen.state if seen else "known"
         reason = f"{word}: action {action_id} was seen before ({state}); it does not run again"

@@ -176,15 +176,15 @@ class ActionRunner:
             answer.tell(self.intake.owe(cancel_id, CANCEL, source, "rejected", {"reason": reason}))
             return None
         with self._store.atomic():
-            recorded = self._store.journal_record(cancel_id, source, CANCEL, dict(payload))
+            recorded = self._store.journal.record(cancel_id, source, CANCEL, dict(payload))
             if recorded:
                 detail = {"signed": signed, "action": dict(payload)}
                 received = self.intake.owe(cancel_id, CANCEL, source, "received", detail)
-                entry = self._store.journal_get(target)
+                entry = self._store.journal.get(target)
                 state = entry.state if entry is not None else None
                 if entry is not None and state == "received":
                     reason = f"cancelled by {source} (command {cancel_id})"
-                    self._store.journal_update(target, "cancelled", reason=reason, cancelled_by=cancel_id)
+                    self._store.journal.update(target, "cancelled", reason=reason, cancelled_by=cancel_id)
                     self.intake.owe(
                         target, type_key(entry.type), entry.source, "cancelled", {"reason": reason}
                     )
@@ -192,9 +192,9 @@ class ActionRunner:
                     state = "running elsewhere"  # not this process's to stop (recover() settles it)
                 if state == "succeeded" and target in self._repeats:
                     state = "repeating"  # a MESSAGE shown again every 90 s: the repeats stop
-                    self._store.journal_update(target, "succeeded", repeats_cancelled_by=cancel_id)
+                    self._store.journal.update(target, "succeeded", repeats_cancelled_by=cancel_id)
                 if state in ("received", "running", "repeating"):
-                    self._store.journal_update(cancel_id, "succeeded", cancelled=target, was=state)
+                    self._store.journal.update(cancel_id, "succeeded", cancelled=target, was=state)
                     ended = self.intake.owe(
                         cancel_id, CANCEL, source, "succeeded", {"cancelled": target, "was": state}
                     )
@@ -203,7 +203,7 @@ class ActionRunner:
                         why = f"action {target} is not in the journal"
                     else:
                         why = f"action {target} has already ended ({state})"
-                    self._store.journal_update(cancel_id, "rejected", reason=f"nothing to cancel: {why}")
+                    self._store.journal.update(cancel_id, "rejected", reason=f"nothing to cancel: {why}")
                     ended = self.intake.owe(
                         cancel_id, CANCEL, source, "rejected", {"reason": f"nothing to cancel: {why}"}
                     )
@@ -271,7 +271,7 @@ class ActionRunner:
         """Mark actions left ``running`` by a dead agent as ``interrupted``; their ids."""
         reason = "the agent stopped while this action ran; it is not run again"
         recovered = []
-        for entry in self._store.journal_in_state("running", limit=1_000_000):
+        for entry in self._store.journal.in_state("running", limit=1_000_000):
             if entry.action_id not in self._inflight:
                 self._settle(entry, "interrupted", reason=reason)
                 recovered.append(entry.action_id)
@@ -296,7 +296,7 @@ class ActionRunner:
 
     def prune(self, limit: int = PRUNE_BATCH) -> int:
         """Drop the payloads of up to ``limit`` entries finished longer than ``journal_retention`` ago."""
-        return self._store.journal_prune(self._config.journal_retention, FINISHED_STATES, limit)
+        return self._store.journal.prune(self._config.journal_retention, FINISHED_STATES, limit)
 
     async def _prune_when_due(self) -> None:
         """Prune the journal at start and hourly, a batch at a time so the loop never stalls on it."""
@@ -308,7 +308,7 @@ class ActionRunner:
             await asyncio.sleep(0)
 
     def _dispatch(self) -> None:
-        for entry in self._store.journal_in_state("received", limit=1_000_000):
+        for entry in self._store.journal.in_state("received", limit=1_000_000):
             if self._expire_if_stale(entry):
                 continue
             if entry.action_id not in self._inflight:
@@ -336,7 +336,7 @@ class ActionRunner:
 
     async def _run_entry(self, entry: JournalEntry) -> None:
         async with self._lock(type_key(entry.type)):
-            current = self._store.journal_get(entry.action_id)
+            current = self._store.journal.get(entry.action_id)
             if current is not None and current.state == "received":
                 await self._carry_out(current)
 
@@ -385,7 +385,7 @@ class ActionRunner:
             # One reboot serves every REBOOT waiting, and starts the rate limit's clock.
             with self._store.atomic():
                 self._merge_pending_reboots(entry)
-                self._store.set_state(
+                self._store.state.set(
                     STATE_NAMESPACE,
                     "last_reboot",
                     {
@@ -429,7 +429,7 @@ class ActionRunner:
             raise ActionRejected(
                 "received before the current boot: the device has rebooted since, so it does not reboot again"
             )
-        last = self._store.get_state(STATE_NAMESPACE, "last_reboot")
+        last = self._store.state.get(STATE_NAMESPACE, "last_reboot")
         interval = self._config.reboot_min_interval
         if not isinstance(last, Mapping) or not isinstance(last.get("at"), (int, float)) or interval <= 0:
             return
@@ -443,7 +443,7 @@ class ActionRunner:
 
     def _merge_pending_reboots(self, running: JournalEntry) -> None:
         """Settle every other waiting REBOOT: the reboot about to happen serves them too."""
-        for other in self._store.journal_in_state("received", limit=1_000_000):
+        for other in self._store.journal.in_state("received", limit=1_000_000):
             if other.action_id != running.action_id and type_key(other.type) == "REBOOT":
                 reason = f"merged: REBOOT {running.action_id} reboots the device for it too"
                 self._settle(other, "rejected", reason=reason, merged_into=running.action_id)
@@ -471,7 +471,7 @@ class ActionRunner:
                     log.warning("action %s: a repeat could not run: %s", action.id, exc)
                     continue
             repeats += 1
-            self._store.journal_update(
+            self._store.journal.update(
                 action.id, "succeeded", repeats=repeats, repeat_exit_code=outcome.exit_code
             )
 
@@ -484,7 +484,7 @@ class ActionRunner:
         event: subscribers would never hear how the action ended.
         """
         with self._store.atomic():
-            self._store.journal_update(entry.action_id, state, **detail)
+            self._store.journal.update(entry.action_id, state, **detail)
             event = self.intake.owe(entry.action_id, type_key(entry.type), entry.source, state, detail)
         reply = self._replies.get(entry.action_id)
         if reply is not None:

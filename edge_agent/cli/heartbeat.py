@@ -76,7 +76,7 @@ def _preview(config: Config, name: str, snapshot: Optional[Snapshot]) -> int:
         except EdgeAgentError as exc:
             print(f"warning: cannot read the store ({exc}); previewing without it", file=sys.stderr)
         else:
-            state = store.state_items(state_namespace(name))
+            state = store.state.items(state_namespace(name))
             store.close()
     context = MemoryContext(name, SystemClock(), state, device_id=config.device.id)
     adapter = adapter_class(endpoint.vendor)(name, endpoint, context)
@@ -133,4 +133,4 @@ def _owe_events(config: Config, store: Any, events: list[Event]) -> None:
 
     topic = Topics(config.mqtt.topic_prefix, config.device.id).events
     for event in events:
-        store.outbox_add(topic, json.dumps(event.to_json()).encode("utf-8"), qos=1)
+        store.outbox.add(topic, json.dumps(event.to_json()).encode("utf-8"), qos=1)

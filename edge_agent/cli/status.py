@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
 def gather(store: Any, config: Any) -> dict[str, Any]:
     """Everything ``status`` shows, as JSON-able data."""
-    agent = store.state_items("agent")
+    agent = store.state.items("agent")
     pid = agent.get("pid")
     heartbeats = {name: agent.get(f"heartbeat:{name}") for name in config.heartbeats}
     return {
@@ -70,13 +70,13 @@ def gather(store: Any, config: Any) -> dict[str, Any]:
             "pid": pid,
             "running": bool(pid) and agent.get("stopped") is None and _alive(int(pid)),
         },
-        "outbox": {"depth": store.outbox_depth(), "dropped": store.outbox_dropped()},
+        "outbox": {"depth": store.outbox.depth(), "dropped": store.outbox.dropped()},
         "store_reset": _store_reset(agent.get("store_reset")),
         "heartbeats": heartbeats,
-        "backlogs": {name: store.queue_len(f"heartbeat:{name}") for name in config.heartbeats},
+        "backlogs": {name: store.queues.length(f"heartbeat:{name}") for name in config.heartbeats},
         "actions": {
-            "pending": [_action(entry) for entry in store.journal_in_state("received", "running")],
-            "recent": [_action(entry) for entry in store.journal_recent(RECENT_ACTIONS)],
+            "pending": [_action(entry) for entry in store.journal.in_state("received", "running")],
+            "recent": [_action(entry) for entry in store.journal.recent(RECENT_ACTIONS)],
         },
     }
 

@@ -77,14 +77,14 @@ class StoreContext:
         self.max_actions_per_reply = intake.max_per_reply
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self._store.get_state(self._namespace, key, default)
+        return self._store.state.get(self._namespace, key, default)
 
     def update(self, values: dict[str, Any]) -> None:
-        self._store.update_state(self._namespace, values)
+        self._store.state.update(self._namespace, values)
 
     def delete(self, *keys: str) -> None:
         if keys:
-            self._store.delete_state(self._namespace, *keys)
+            self._store.state.delete(self._namespace, *keys)
 
     def queue_action(self, action: Action) -> bool:
         """Journal ``action`` (state "received") for the action runner; False for a redelivery."""
@@ -105,7 +105,7 @@ class StoreContext:
         return self._intake.take_vendor_actions(actions, endpoint=self.endpoint, over_limit=over_limit)
 
     def action_state(self, action_id: str) -> Optional[tuple[str, dict[str, Any]]]:
-        entry = self._store.journal_get(action_id)
+        entry = self._store.journal.get(action_id)
         return (entry.state, dict(entry.detail)) if entry is not None else None
 
     def emit(self, event_type: str, data: dict[str, Any]) -> None:
@@ -115,22 +115,22 @@ class StoreContext:
         return self._store.atomic()  # an emitted event goes to the outbox of this same store
 
     def backlog_push(self, item: dict[str, Any]) -> int:
-        return int(self._store.queue_push(self._namespace, item) or 0)
+        return int(self._store.queues.push(self._namespace, item) or 0)
 
     def backlog_items(self, limit: int = 100) -> list[BacklogItem]:
         return [
             BacklogItem(entry.id, entry.item, entry.attempts)
-            for entry in self._store.queue_peek(self._namespace, limit)
+            for entry in self._store.queues.peek(self._namespace, limit)
         ]
 
     def backlog_attempted(self, item_id: int) -> None:
-        self._store.queue_attempted(item_id)
+        self._store.queues.attempted(item_id)
 
     def backlog_remove(self, item_id: int) -> None:
-        self._store.queue_remove(item_id)
+        self._store.queues.remove(item_id)
 
     def backlog_len(self) -> int:
-        return self._store.queue_len(self._namespace)
+        return self._store.queues.length(self._namespace)
 
 
 class MemoryContext:

@@ -154,7 +154,7 @@ class MqttMirror:
         """
         payload = self._event_payload(event)
         try:
-            _, dropped = self.store.outbox_add(self.topics.events, payload, EVENTS_QOS)
+            _, dropped = self.store.outbox.add(self.topics.events, payload, EVENTS_QOS)
         except StoreError:
             if self.store.in_transaction:
                 raise  # part of an atomic unit: the whole unit fails, its caller decides
@@ -165,7 +165,7 @@ class MqttMirror:
                 log.warning(
                     "the outbox is full (%d events): dropping the oldest; an outbox.dropped event "
                     "will say how many",
-                    self.store.outbox_max,
+                    self.store.outbox.max,
                 )
                 self._drop_logged = True
             if self.connected and self.clock.monotonic() - self._last_drop_report >= DROP_REPORT_INTERVAL:
@@ -174,7 +174,7 @@ class MqttMirror:
 
     def publish_owed(self, topic: str, payload: bytes) -> None:
         """Owe ``payload`` on ``topic`` (QoS 1, not retained): durable in the store when this returns."""
-        self.store.outbox_add(topic, payload, EVENTS_QOS)
+        self.store.outbox.add(topic, payload, EVENTS_QOS)
         self.drain.wake()
 
     def publish_live(self, topic: str, payload: bytes) -> None:
@@ -223,7 +223,7 @@ class MqttMirror:
             members = dict(list(members.items())[:SERIES_MEMBERS_MAX])
         known = self._series_known.get(family)
         if known is None:
-            stored = self.store.get_state(STORE_NAMESPACE, f"series/{family}", [])
+            stored = self.store.state.get(STORE_NAMESPACE, f"series/{family}", [])
             known = [level for level in stored if isinstance(level, str)] if isinstance(stored, list) else []
         levels = topic_levels(members)
         current: set[str] = set()
@@ -241,7 +241,7 @@ class MqttMirror:
         merged = [*known, *(level for level in levels.values() if level not in known)]
         merged = merged[-SERIES_REMEMBERED_MAX:]
         if merged != known:
-            self.store.set_state(STORE_NAMESPACE, f"series/{family}", merged)
+            self.store.state.set(STORE_NAMESPACE, f"series/{family}", merged)
         self._series_known[family] = merged
 
     def set_heartbeat_outcome(self, name: str, outcome: dict[str, Any]) -> None:
@@ -427,14 +427,14 @@ class MqttMirror:
         push out one more real event; the count lives in the store and is marked reported
         only when the broker acknowledges the warning, so it survives outages and restarts.
         """
-        total = self.store.outbox_dropped()
-        reported = int(self.store.get_state(STORE_NAMESPACE, "outbox_dropped_reported", 0))
+        total = self.store.outbox.dropped()
+        reported = int(self.store.state.get(STORE_NAMESPACE, "outbox_dropped_reported", 0))
         if total <= reported or not self.connected:
             return
         self._last_drop_report = self.clock.monotonic()
         self._drop_logged = False
         data = {"level": "warning", "dropped": total - reported, "dropped_total": total}
-        data["outbox_max"] = self.store.outbox_max
+        data["outbox_max"] = self.store.outbox.max
         event = Event.new("outbox.dropped", data, self.clock)
         try:
             sent = self.bridge.publish(self.topics.events, self._event_payload(event), qos=EVENTS_QOS)
@@ -443,7 +443,7 @@ class MqttMirror:
 
         def mark_reported(future: asyncio.Future[Optional[str]]) -> None:
             if not future.cancelled() and future.exception() is None:
-                self.store.set_state(STORE_NAMESPACE, "outbox_dropped_reported", total)
+                self.store.state.set(STORE_NAMESPACE, "outbox_dropped_reported", total)
 
         sent.add_done_callback(mark_reported)
 

@@ -58,7 +58,7 @@ class OutboxDrain:
         """Entries the broker has but the store could not forget yet: never sent twice for that."""
 
     def wake(self) -> None:
-        """Something new is owed (call after ``store.outbox_add``)."""
+        """Something new is owed (call after ``store.outbox.add``)."""
         if self._progress is not None:
             self._progress.set()
 
@@ -90,7 +90,7 @@ class OutboxDrain:
             progress.clear()
             try:
                 if not self._closing and len(in_flight) < window:
-                    for entry in self.store.outbox_pending(limit=window - len(in_flight), after_id=last_sent):
+                    for entry in self.store.outbox.pending(limit=window - len(in_flight), after_id=last_sent):
                         last_sent = entry.id
                         if entry.id in self._unsaved_acks:
                             continue  # the broker has it already
@@ -121,7 +121,7 @@ class OutboxDrain:
             self._streak.succeeded()
             return None
         try:
-            self.store.outbox_ack(sorted(self._unsaved_acks))
+            self.store.outbox.ack(sorted(self._unsaved_acks))
         except StoreError as exc:
             delay = self._streak.failed(exc)
             return delay
@@ -148,7 +148,7 @@ class OutboxDrain:
         if acknowledged:
             self.sent += len(acknowledged)
             try:
-                self.store.outbox_ack(acknowledged)
+                self.store.outbox.ack(acknowledged)
             except StoreError as exc:
                 # The broker has them; the disk cannot say so now. Remember (bounded), retry later.
                 self._streak.failed(exc)

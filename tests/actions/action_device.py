@@ -146,7 +146,7 @@ class Device:
         return matching[-1].to_json()
 
     def state(self, action_id: str) -> str:
-        entry = self.store.journal_get(action_id)
+        entry = self.store.journal.get(action_id)
         assert entry is not None, f"{action_id} is not in the journal"
         return entry.state
 

@@ -97,7 +97,7 @@ def test_an_id_the_one_rule_refuses_is_rejected_identically_from_both_sources(
     mqtt, vendor = (without(event, "id", "time", "source") for event in rejected)
     assert mqtt == vendor
     assert mqtt["state"] == "rejected" and '"id" must be' in mqtt["reason"]
-    assert device.store.journal_get(bad_id) is None  # refused before the journal, from either side
+    assert device.store.journal.get(bad_id) is None  # refused before the journal, from either side
     assert [e.type for e in device.events if e.type.startswith("command.")] == ["command.rejected"]
 
 

@@ -193,7 +193,7 @@ def test_start_app_passes_token_device_id_and_room_when_asked_and_masks_the_toke
     ]
     assert device.calls() == [[*LAUNCH, "com.android.raider", *extras]]
     shown = device.last_event("s-1")
-    assert "t0k3n-secret" not in str(shown) and "t0k3n-secret" not in str(device.store.journal_get("s-1"))
+    assert "t0k3n-secret" not in str(shown) and "t0k3n-secret" not in str(device.store.journal.get("s-1"))
     assert "***" in device.events[1].data["argv"]
 
 
@@ -273,7 +273,7 @@ def test_a_repeated_message_is_shown_every_90_seconds_until_its_duration_ends(de
     drain(runner)  # the runner's sleep is the test clock's: 90 s pass instantly
 
     assert len(device.calls()) == 3  # at 0 s, 90 s and 180 s of the 200 s
-    entry = device.store.journal_get("m-1")
+    entry = device.store.journal.get("m-1")
     assert entry is not None and entry.state == "succeeded" and entry.detail["repeats"] == 2
     assert device.clock.monotonic() == 180
 

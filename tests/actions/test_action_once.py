@@ -53,8 +53,8 @@ def test_a_vendor_action_journalled_twice_runs_once(device: Device) -> None:
     runner = device.runner(allow=["REBOOT"])
     # The heartbeat engine records what a Telecom X reply holds, then wakes the runner;
     # a retried heartbeat returns the same action again.
-    assert device.store.journal_record("tx-77", "iptv", "REBOOT", {"type": "REBOOT", "date": 149465758})
-    assert not device.store.journal_record("tx-77", "iptv", "REBOOT", {"type": "REBOOT", "date": 149465758})
+    assert device.store.journal.record("tx-77", "iptv", "REBOOT", {"type": "REBOOT", "date": 149465758})
+    assert not device.store.journal.record("tx-77", "iptv", "REBOOT", {"type": "REBOOT", "date": 149465758})
     drain(runner)
     drain(runner)
 
@@ -69,8 +69,8 @@ def test_a_xyte_command_by_its_own_name_runs_and_its_result_is_in_the_journal(de
         allow=["reboot", "update_firmware"],
         commands={"UPDATE_FIRMWARE": ["flash-firmware", "--url", "{url}", "--version", "{version}"]},
     )
-    device.store.journal_record("x-1", "hub", "reboot", {"id": "x-1", "name": "reboot", "parameters": {}})
-    device.store.journal_record(
+    device.store.journal.record("x-1", "hub", "reboot", {"id": "x-1", "name": "reboot", "parameters": {}})
+    device.store.journal.record(
         "x-2",
         "hub",
         "update_firmware",
@@ -92,7 +92,7 @@ def test_a_xyte_command_by_its_own_name_runs_and_its_result_is_in_the_journal(de
         ]
     )
     assert device.state("x-1") == "succeeded"
-    firmware = device.store.journal_get("x-2")
+    firmware = device.store.journal.get("x-2")
     assert firmware is not None and firmware.state == "succeeded"
     assert firmware.detail["exit_code"] == 0 and firmware.detail["stdout_tail"] == "flashed 2.0.1\n"
 
@@ -120,7 +120,7 @@ def test_a_reboot_across_a_sigkill_restart_runs_once(tmp_path: Path) -> None:
 
     assert read_calls(log) == [["systemctl", "reboot"]]
     reopened = Store(store)
-    entry = reopened.journal_get("op-reboot-1")
+    entry = reopened.journal.get("op-reboot-1")
     reopened.close()
     assert entry is not None and entry.state == "succeeded" and entry.detail["reboot_requested"] is True
 

@@ -200,4 +200,4 @@ def test_a_command_without_a_valid_id_or_type_is_rejected_unrecorded(device: Dev
 
     assert device.calls() == []
     assert device.events[-1].type == "action.rejected"
-    assert device.store.journal_recent() == []
+    assert device.store.journal.recent() == []

@@ -95,16 +95,16 @@ def test_events_owed_across_an_outage_all_arrive_in_order_and_once(
         runner = asyncio.ensure_future(mirror.run(stop))
         await asyncio.to_thread(watcher.wait_last, status, b"online")
         await produce(30)
-        await until(lambda: store.outbox_depth() == 0, "every event acknowledged")
+        await until(lambda: store.outbox.depth() == 0, "every event acknowledged")
 
         await outage(engine, network)
         await produce(30)  # nobody to take them: they wait in the outbox
-        assert store.outbox_depth() == 30
+        assert store.outbox.depth() == 30
 
         await recovery(engine, network, [watcher])
         await produce(30)  # while the agent reconnects and drains
         await asyncio.to_thread(watcher.wait_for, "every event", lambda seen: len(ticks()) >= len(sent))
-        await until(lambda: store.outbox_depth() == 0, "the outbox drained")
+        await until(lambda: store.outbox.depth() == 0, "the outbox drained")
         stop.set()
         await runner
         await mirror.shutdown()

@@ -55,8 +55,8 @@ def plain_config(tmp_path: Path, store: Path, extra: str = "") -> Path:
 
 def journal_a_run_command(path: Path) -> None:
     store = Store(path)
-    store.journal_record("signed-1", "mqtt", "MESSAGE", {"message": "once"})
-    store.journal_update("signed-1", "succeeded", exit_code=0)
+    store.journal.record("signed-1", "mqtt", "MESSAGE", {"message": "once"})
+    store.journal.update("signed-1", "succeeded", exit_code=0)
     store.close()
 
 
@@ -112,9 +112,9 @@ def test_a_full_disk_at_start_is_waited_out_and_the_journal_is_kept(tmp_path: Pa
             thread.join(timeout=60)
         assert "error" not in result, result.get("error")
         store = result["store"]
-        entry = store.journal_get("signed-1")
+        entry = store.journal.get("signed-1")
         assert entry is not None and entry.state == "succeeded"
-        assert store.journal_record("signed-1", "mqtt", "MESSAGE", {"message": "once"}) is False
+        assert store.journal.record("signed-1", "mqtt", "MESSAGE", {"message": "once"}) is False
         store.close()
         assert not list(disk.glob("*.corrupt-*")), "a healthy store was moved aside"
 
@@ -132,7 +132,7 @@ def test_a_full_disk_at_start_exits_75_keeping_the_file_and_a_replay_is_refused(
         assert not list(disk.glob("*.corrupt-*")), "a healthy store was moved aside"
         filler.free()
         store = Store(path)
-        assert store.journal_record("signed-1", "mqtt", "MESSAGE", {"message": "once"}) is False
+        assert store.journal.record("signed-1", "mqtt", "MESSAGE", {"message": "once"}) is False
         store.close()
 
 
@@ -153,7 +153,7 @@ def test_a_store_locked_by_another_process_is_waited_for_not_moved_aside(tmp_pat
     finally:
         holder.release()
     assert "error" not in result, result.get("error")
-    entry = result["store"].journal_get("signed-1")
+    entry = result["store"].journal.get("signed-1")
     assert entry is not None and entry.state == "succeeded"
     assert not list(tmp_path.glob("*.corrupt-*")), "a locked store was moved aside"
 
@@ -170,7 +170,7 @@ def test_a_store_locked_for_longer_than_open_wait_exits_75_and_is_kept(tmp_path:
     assert result.returncode == 75, result.stderr
     assert "database is locked" in result.stderr
     assert not list(tmp_path.glob("*.corrupt-*"))
-    entry = Store(path).journal_get("signed-1")
+    entry = Store(path).journal.get("signed-1")
     assert entry is not None and entry.state == "succeeded"
 
 
@@ -179,7 +179,7 @@ def test_a_store_locked_for_longer_than_open_wait_exits_75_and_is_kept(tmp_path:
 
 def corrupt(path: Path) -> None:
     store = Store(path)
-    store.set_state("hub", "device_id", "abc")
+    store.state.set("hub", "device_id", "abc")
     store.close()
     data = bytearray(path.read_bytes())
     data[0:100] = b"\x00not a database header" * 4 + b"\x00" * 8  # torn by a bad write
@@ -345,7 +345,7 @@ def test_a_store_made_before_schema_versions_is_migrated_with_its_data(tmp_path:
     journal_a_run_command(path)
     set_user_version(path, 0)  # what every release before schema versions left
     store = Store(path)
-    entry = store.journal_get("signed-1")
+    entry = store.journal.get("signed-1")
     assert entry is not None and entry.state == "succeeded"
     store.close()
     assert user_version(path) == 1
@@ -364,7 +364,7 @@ def test_an_unknown_constraint_is_an_error_never_a_duplicate(tmp_path: Path) -> 
     db.close()
     store = Store(path)
     with pytest.raises(StoreError, match="NOT NULL"):
-        store.journal_record("new-1", "mqtt", "MESSAGE", {"message": "hi"})
+        store.journal.record("new-1", "mqtt", "MESSAGE", {"message": "hi"})
 
 
 # -- 5. owner-only files; exposed inline secrets are warned about -------------------------------
@@ -380,7 +380,7 @@ def test_the_store_and_its_folders_are_owner_only_whatever_the_umask(tmp_path: P
     try:
         path = tmp_path / "state" / "edge-agent" / "agent.db"
         store = Store(path)
-        store.outbox_add("t", b"x")  # the -wal and -shm exist while the store is open
+        store.outbox.add("t", b"x")  # the -wal and -shm exist while the store is open
         for created in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
             assert mode(created) == 0o600, f"{created.name} is {mode(created):04o}"
         for folder in (path.parent, path.parent.parent):

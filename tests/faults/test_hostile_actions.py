@@ -233,7 +233,7 @@ def test_a_one_mib_reply_queues_at_most_max_per_reply_without_stalling_the_loop(
           f"{worst_wall * 1000:.1f} ms wall")  # fmt: skip
 
     assert offered > 29_000
-    assert len(harness.store.journal_in_state("received", limit=100_000)) == 50
+    assert len(harness.store.journal.in_state("received", limit=100_000)) == 50
     assert len(harness.recorder.events_of("action.received")) == 50
     rejected = harness.recorder.events_of("action.rejected")
     assert len(rejected) == 1 and rejected[0].data["count"] == offered - 50
@@ -267,7 +267,7 @@ def test_a_replys_actions_are_journalled_in_one_transaction(
 
     assert seen[:5] == ["action.received"] * 5
     assert outcome["ok"] is False and "disk is full" in outcome["error"]
-    assert harness.store.journal_in_state("received") == []  # none of the five, not four of them
+    assert harness.store.journal.in_state("received") == []  # none of the five, not four of them
     harness.close()
 
 
@@ -452,7 +452,7 @@ def test_pending_actions_are_capped_per_type_and_per_source(device: Device) -> N
             json.dumps({"id": f"m-{number}", "type": "MESSAGE", "message": "hi"}).encode()
         )
 
-    pending = device.store.journal_in_state("received", limit=10_000)
+    pending = device.store.journal.in_state("received", limit=10_000)
     assert sorted({entry.type for entry in pending}) == ["MESSAGE", "VIDEO"]
     assert [entry.type for entry in pending].count("VIDEO") == 20
     assert len(pending) == 30
@@ -554,7 +554,7 @@ def test_an_operator_stops_a_repeating_message(device: Device) -> None:
     assert len(device.calls()) == 2 and len(nineties) == 2
     cancel = device.last_event("c-1")
     assert cancel["type"] == "action.succeeded" and cancel["was"] == "repeating"
-    entry = device.store.journal_get("m-1")
+    entry = device.store.journal.get("m-1")
     assert entry is not None and entry.state == "succeeded" and entry.detail["repeats_cancelled_by"] == "c-1"
 
 
@@ -568,10 +568,10 @@ def test_the_journal_keeps_only_ids_of_old_finished_actions(tmp_path: Path, devi
     for number in range(1000):  # as in the field: 64 MB kept for ever
         runner.submit({"id": f"m-{number}", "type": "MESSAGE", "message": big}, "mqtt")
     drain(runner)  # each is too long: rejected, with its 60 KB payload journalled
-    assert store.journal_get("m-0").payload["message"] == big
+    assert store.journal.get("m-0").payload["message"] == big
 
     def payload_bytes() -> int:
-        return sum(len(json.dumps(e.payload)) + len(json.dumps(e.detail)) for e in store.journal_recent(2000))
+        return sum(len(json.dumps(e.payload)) + len(json.dumps(e.detail)) for e in store.journal.recent(2000))
 
     before = payload_bytes()
     assert before > 1000 * 60_000
@@ -581,7 +581,7 @@ def test_the_journal_keeps_only_ids_of_old_finished_actions(tmp_path: Path, devi
     async def start_and_stop() -> None:
         stop = asyncio.Event()
         task = asyncio.ensure_future(runner.run(stop))
-        while store.journal_get("m-999").payload:  # the runner prunes when it starts
+        while store.journal.get("m-999").payload:  # the runner prunes when it starts
             await asyncio.sleep(0.01)
         stop.set()
         await task
@@ -593,7 +593,7 @@ def test_the_journal_keeps_only_ids_of_old_finished_actions(tmp_path: Path, devi
         f"\njournal payloads and details of 1,000 rejected 60 KB commands: {before:,} bytes, pruned {after:,}"
     )
     assert after < 1000 * 100
-    entry = store.journal_get("m-7")
+    entry = store.journal.get("m-7")
     assert entry is not None and entry.state == "rejected" and entry.payload == {}
     runner.submit({"id": "m-7", "type": "MESSAGE", "message": "again"}, "mqtt")
     assert "duplicate" in device.last_event("m-7")["reason"]

@@ -60,7 +60,7 @@ def stored(tmp_path: Path) -> Any:
     """The outcome as another process (``edge-agent status``) reads it from the file."""
     reader = Store(tmp_path / "agent.db")
     try:
-        return reader.get_state(STATUS_NAMESPACE, "heartbeat:iptv")
+        return reader.state.get(STATUS_NAMESPACE, "heartbeat:iptv")
     finally:
         reader.close()
 

@@ -137,7 +137,7 @@ def _wait_owed(db: Path, count: int) -> None:
     while True:
         store = Store(db)
         try:
-            owed = [e for e in store.outbox_pending(limit=1000) if b"command.received" in e.payload]
+            owed = [e for e in store.outbox.pending(limit=1000) if b"command.received" in e.payload]
         finally:
             store.close()
         if len(owed) >= count:

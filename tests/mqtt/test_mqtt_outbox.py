@@ -87,12 +87,12 @@ def test_a_broker_killed_and_restarted_loses_no_event_and_sends_none_twice(
         runner = asyncio.ensure_future(mirror.run(stop))
         await asyncio.to_thread(watcher.wait_last, STATUS, b"online")
         await producer.produce(60)
-        await until(lambda: store.outbox_depth() == 0, "every event acknowledged")
+        await until(lambda: store.outbox.depth() == 0, "every event acknowledged")
 
         broker.kill()  # SIGKILL, with nothing in flight
         network.shut()
         await producer.produce(60)  # the broker is gone: these wait in the outbox
-        assert store.outbox_depth() == 60
+        assert store.outbox.depth() == 60
 
         await asyncio.to_thread(broker.start)
         await asyncio.to_thread(watcher.wait_subscribed, 2)
@@ -101,7 +101,7 @@ def test_a_broker_killed_and_restarted_loses_no_event_and_sends_none_twice(
         await asyncio.to_thread(
             watcher.wait_for, "every event", lambda seen: len(ticks(watcher)) >= len(producer.ids)
         )
-        await until(lambda: store.outbox_depth() == 0, "the outbox drained")
+        await until(lambda: store.outbox.depth() == 0, "the outbox drained")
         await stop_mirror(mirror, stop, runner)
 
     asyncio.run(scenario())
@@ -233,7 +233,7 @@ def test_a_drop_reported_once_is_not_reported_again_after_a_restart(
     path = tmp_path / "agent.db"
     store = Store(path, outbox_max=10)
     for n in range(12):  # an earlier run, offline, owed more than fits
-        store.outbox_add(EVENTS, b'{"type": "old", "n": %d}' % n)
+        store.outbox.add(EVENTS, b'{"type": "old", "n": %d}' % n)
     store.close()
 
     async def run_once(marker: str) -> None:

@@ -58,7 +58,7 @@ def arrivals(app: AiBoxSimulator) -> list[int]:
 
 
 def backlog(harness: Harness, name: str = "box") -> int:
-    return harness.store.queue_len(state_namespace(name))
+    return harness.store.queues.length(state_namespace(name))
 
 
 def test_a_fresh_device_starts_event_ids_at_the_unix_time_and_counts_up_acked_events(
@@ -227,7 +227,7 @@ def test_a_new_strategy_is_kept_across_a_restart_and_announced_once(
     assert announced[0].data["strategy"]["isFallDetectEnable"] is False
 
     harness.restart()
-    stored = harness.store.get_state(state_namespace("box"), "strategy")
+    stored = harness.store.state.get(state_namespace("box"), "strategy")
     assert stored == app.strategy
     assert beat(harness).ok
     assert len(harness.recorder.events_of("aibox.strategy")) == 1

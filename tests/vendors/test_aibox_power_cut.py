@@ -91,7 +91,7 @@ def test_an_event_survives_a_sigkill_and_is_delivered_once_with_its_original_eve
         sent = json.loads(server.requests[0].body)["info"]
         assert sent["time"].endswith("+08:00")
         store = Store(tmp_path / "agent.db")
-        waiting = [entry.item for entry in store.queue_peek(state_namespace("box"))]
+        waiting = [entry.item for entry in store.queues.peek(state_namespace("box"))]
         store.close()
         assert [(item["eventId"], item["time"]) for item in waiting] == [(sent["eventId"], sent["time"])]
 

@@ -59,7 +59,7 @@ class Bench:
         return ADAPTERS[self.vendor](self.vendor, self.endpoint, context)
 
     def state(self) -> dict[str, Any]:
-        return dict(self.store.state_items(f"heartbeat:{self.vendor}"))
+        return dict(self.store.state.items(f"heartbeat:{self.vendor}"))
 
     def beat(self, adapter: Any, *, final: bool = False, send: Any = None) -> Any:
         async def run() -> Any:

@@ -150,7 +150,7 @@ def test_a_real_beat_queues_the_replys_actions_in_the_store_and_prints_them(tmp_
     assert [event["type"] for event in printed["events"]] == ["action.received"]
     store = Store(tmp_path / "state" / "agent.db")
     try:
-        [entry] = store.journal_in_state("received")
+        [entry] = store.journal.in_state("received")
     finally:
         store.close()
     assert entry.type == "MESSAGE" and entry.payload["message"] == "Lunch is ready"

@@ -32,7 +32,7 @@ SEED_ACTIONS = [
 
 def journaled(harness: Harness) -> list[dict[str, Any]]:
     """The actions the runner will find, without their ids."""
-    entries = harness.store.journal_in_state("received")
+    entries = harness.store.journal.in_state("received")
     return [{k: v for k, v in entry.payload.items() if k != "id"} for entry in entries]
 
 
@@ -134,7 +134,7 @@ def test_with_no_events_the_same_actions_come_back_every_beat_and_are_queued_onc
     assert len(harness.recorder.events_of("action.received")) == 2
     harness.restart()  # a redelivery after a restart is recognised too
     assert harness.beat("tx")["actions"] == 2
-    assert len(harness.store.journal_in_state("received")) == 2
+    assert len(harness.store.journal.in_state("received")) == 2
 
 
 def test_a_reply_lost_mid_body_queues_nothing_and_its_redelivery_is_queued_once(

@@ -30,7 +30,7 @@ def paths(server: SimulatorServer, method: str, suffix: str) -> list[str]:
 
 
 def state(harness: Harness) -> dict[str, Any]:
-    return harness.store.state_items(state_namespace("xy"))
+    return harness.store.state.items(state_namespace("xy"))
 
 
 def test_the_first_beat_registers_once_and_later_beats_use_the_hub_with_the_access_key(
@@ -134,13 +134,13 @@ def test_a_command_is_queued_once_reported_in_progress_and_done_after_a_reboot(
     command_id = app.queue_command(device_id(app), "reboot")
     assert harness.beat("xy")["actions"] == 1
     harness.beat("xy")  # still running: nothing new queued or reported
-    [entry] = harness.store.journal_in_state("received")
+    [entry] = harness.store.journal.in_state("received")
     assert entry.type == "REBOOT" and entry.source == "heartbeat:xy"
     assert len(harness.recorder.events_of("action.received")) == 1
     [history] = app.command_history(device_id(app))
     assert [report["status"] for report in history["reports"]] == ["in_progress"]
     harness.restart()  # the reboot
-    harness.store.journal_update(entry.action_id, "succeeded", exit_code=0)
+    harness.store.journal.update(entry.action_id, "succeeded", exit_code=0)
     harness.beat("xy")
     [history] = app.command_history(device_id(app))
     assert [report["status"] for report in history["reports"]] == ["in_progress", "done"]
@@ -160,10 +160,10 @@ def test_a_custom_command_that_fails_is_reported_failed_with_the_runners_message
         device_id(app), "update_firmware", {"url": "https://files.example/fw.bin", "version": "2.0.0"}
     )
     harness.beat("xy")
-    [entry] = harness.store.journal_in_state("received")
+    [entry] = harness.store.journal.in_state("received")
     assert entry.type == "update_firmware"
     assert entry.payload["url"] == "https://files.example/fw.bin" and entry.payload["version"] == "2.0.0"
-    harness.store.journal_update(entry.action_id, "failed", exit_code=3, message="checksum mismatch")
+    harness.store.journal.update(entry.action_id, "failed", exit_code=3, message="checksum mismatch")
     harness.beat("xy")
     [history] = app.command_history(device_id(app))
     assert history["reports"][-1] == {"id": history["id"], "status": "failed", "message": "checksum mismatch"}
@@ -286,8 +286,8 @@ def test_a_result_the_hub_no_longer_wants_is_reported_once_then_forgotten(
         headers={"Authorization": device.access_key},
     )
     assert finished.status_code == 200
-    [entry] = harness.store.journal_in_state("received")
-    harness.store.journal_update(entry.action_id, "succeeded", exit_code=0)
+    [entry] = harness.store.journal.in_state("received")
+    harness.store.journal.update(entry.action_id, "succeeded", exit_code=0)
     assert harness.beat("xy")["ok"] is True  # the hub answers 409; the telemetry still counts
     harness.beat("xy")
     updates = [r for r in server.requests if r.method == "POST" and r.path.endswith("/command")]
@@ -308,7 +308,7 @@ def test_a_firmware_notice_the_store_could_not_take_is_told_on_the_next_beat(
     def disk_full_once(event: Any) -> None:
         if event.type == "firmware.available" and not refused:
             refused.append(event)
-            raise StoreError("store agent.db: database or disk is full")  # as outbox_add says it
+            raise StoreError("store agent.db: database or disk is full")  # as outbox.add says it
         record(event)
 
     harness.recorder.on_event = disk_full_once  # type: ignore[method-assign]

@@ -118,7 +118,7 @@ def test_an_expired_token_is_renewed_by_logging_in_again_and_no_report_is_lost(
         assert (await harness.engine.beat_once("pbx")).ok
         app.push_report(EXTENSION_IDLE, interval=0.05)
         assert await delivered(app)
-        old_token = harness.store.get_state(state_namespace("pbx"), "token")
+        old_token = harness.store.state.get(state_namespace("pbx"), "token")
         app.clock.advance(31 * 60)  # the agent was away past the token's 30 minutes
         clock.advance(31 * 60)
         assert app.tokens() == {}
@@ -127,7 +127,7 @@ def test_an_expired_token_is_renewed_by_logging_in_again_and_no_report_is_lost(
         assert renewed.reply is not None and any(
             "logging in again" in s for s in renewed.reply.summary["steps"]
         )
-        assert harness.store.get_state(state_namespace("pbx"), "token") not in (None, old_token)
+        assert harness.store.state.get(state_namespace("pbx"), "token") not in (None, old_token)
         app.push_report(CDR, interval=0.05)
         assert await delivered(app)
 
@@ -229,7 +229,7 @@ def test_a_clean_shutdown_logs_out(
     asyncio.run(stop())
     assert app.tokens() == {}
     assert server.requests[-1].path == "/api/v1.1.0/logout"
-    assert harness.store.get_state(state_namespace("pbx"), "token") is None
+    assert harness.store.state.get(state_namespace("pbx"), "token") is None
     requests = len(server.requests)
     harness.restart()
     asyncio.run(harness.engine.shutdown())  # no token: nothing to say goodbye with
