@@ -110,9 +110,11 @@ class Agent:
         self.clock = clock
         self.publisher = publisher
         self.facilities = list(facilities)
-        self.started = started or clock.now()
+        self.started = clock.now() if started is None else started
         self.notifier = notifier or SystemdNotifier()
-        self.liveness = liveness or Liveness(clock.monotonic, slack=self.notifier.watchdog_seconds or 0.0)
+        if liveness is None:
+            liveness = Liveness(clock.monotonic, slack=self.notifier.watchdog_seconds or 0.0)
+        self.liveness = liveness
         self._services: list[Service] = []
         self._outcomes_written: dict[str, tuple[dict[str, Any], float]] = {}
         self._outcomes_unwritten: dict[str, dict[str, Any]] = {}

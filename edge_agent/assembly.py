@@ -24,10 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random as _random
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from edge_agent import __version__
 from edge_agent.actions import ActionRunner
@@ -45,9 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def build_agent(
-    config: Config, *, clock: Optional[Clock] = None, random: Callable[[], float] = _random.random
-) -> Agent:
+def build_agent(config: Config, *, clock: Optional[Clock] = None) -> Agent:
     """The agent ``edge-agent run`` runs: everything the config names, connected."""
     from edge_agent.collectors import MetricsCollector
 
@@ -64,7 +61,7 @@ def build_agent(
         if agent is not None:
             agent.report_loop_error(loop, error, failures, retry_in_s)
 
-    publisher = _publisher(config, store, clock, random, started, liveness, report_loop_error)
+    publisher = _publisher(config, store, clock, started, liveness, report_loop_error)
     agent = Agent(
         config,
         store=store,
@@ -128,7 +125,6 @@ def _publisher(
     config: Config,
     store: Store,
     clock: Clock,
-    random: Callable[[], float],
     started: datetime,
     liveness: Liveness,
     on_loop_error: ErrorReport,
@@ -145,7 +141,6 @@ def _publisher(
         clock=clock,
         version=__version__,
         started=started,
-        random=random,
         liveness=liveness,
         on_loop_error=on_loop_error,
     )
