@@ -175,7 +175,7 @@ async def run_fleet(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         tasks.append(asyncio.ensure_future(agent.run(own_stop)))  # (a fleet is not in step)
         # By the clock, not by sleeps: a loop running late starts the overdue devices at once.
         await asyncio.sleep(max(0.0, first + (index + 1) * interval / n - time.monotonic()))
-    connected_s = await until(lambda: all(a.mirror is not None and a.mirror.connected for a in agents), 60)
+    connected_s = await until(lambda: all(a.publisher.connected for a in agents), 60)
     if args.gc_freeze:
         gc.freeze()  # the devices' long-lived objects: out of every later full collection
     live = LiveWatch(port)
@@ -206,7 +206,7 @@ async def run_fleet(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     live_view = live.summary(n, interval)
     rss_after = rss_kb()
     once = await asyncio.get_running_loop().run_in_executor(None, watch_once, port, n, interval, 5.0)
-    still_connected = sum(1 for a in agents if a.mirror is not None and a.mirror.connected)
+    still_connected = sum(1 for a in agents if a.publisher.connected)
     owed = sum(a.store.outbox.depth() for a in agents)
 
     stopping = time.monotonic()

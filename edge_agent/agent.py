@@ -1,13 +1,15 @@
-"""The agent: one asyncio loop that ties the collectors, the MQTT mirror and the services together.
+"""The agent: one asyncio loop that ties the collectors, the publisher and the services together.
 
 Every ``[metrics] interval`` seconds it takes a snapshot (in an executor: collectors may
-block on /proc, helper programs and probes) and hands it to the mirror. Other parts plug
-in as *services*, anything with ``async run(stop)`` and ``async shutdown()`` (the vendor
-heartbeat engine is one), and talk back through three public methods:
-:meth:`Agent.publish_event`, :meth:`Agent.set_heartbeat_outcome` and the command handler
-(:meth:`Agent.set_command_handler`). When ``stop`` is set (SIGTERM, SIGINT) the services
-stop, the mirror says ``offline`` and disconnects, the embedded broker stops and the store
-is closed, within a few seconds.
+block on /proc, helper programs and probes) and hands it to its publisher (the MQTT
+mirror, or a null one without ``[mqtt]``). Other parts plug in as *services*, anything
+with ``async run(stop)`` and ``async shutdown()`` (the vendor heartbeat engine is one),
+and talk back through :meth:`Agent.publish_event` and :meth:`Agent.set_heartbeat_outcome`.
+*Facilities* (the embedded broker) are started before anything runs and stopped after
+everything stopped. The agent builds none of these: ``edge_agent.assembly`` does, from the
+config, and hands them in. When ``stop`` is set (SIGTERM, SIGINT) the services stop, the
+publisher says ``offline`` and disconnects, the facilities stop and the store is closed,
+within a few seconds.
 
 Failures are survived, not fatal: a snapshot that raises anything is one lost cycle (a
 ``loop.error`` event); a store that cannot be written (a full disk) turns the agent
@@ -24,16 +26,15 @@ import contextlib
 import json
 import logging
 import os
-import random as _random
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Optional, Protocol
 
 from edge_agent import __version__
 from edge_agent.errors import EdgeAgentError, StoreError
 from edge_agent.loops import FailureStreak, Liveness, report, stopped_within
-from edge_agent.model import Clock, Event, Snapshot, SystemClock, format_utc
-from edge_agent.mqtt.broker import EmbeddedBroker
-from edge_agent.mqtt.mirror import CommandHandler, MqttMirror
+from edge_agent.model import Clock, Event, Snapshot, format_utc
+from edge_agent.mqtt.publisher import Publisher
 from edge_agent.mqtt.topics import Topics
 from edge_agent.sdnotify import SystemdNotifier
 from edge_agent.store import RESET_KEY, Store
@@ -67,6 +68,15 @@ class Service(Protocol):
     async def shutdown(self) -> None: ...
 
 
+class Facility(Protocol):
+    """A part the publisher and the services stand on (the embedded broker they connect to):
+    started before any of them runs, stopped only after all of them have stopped."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 class SnapshotSource(Protocol):
     """Where snapshots come from (``edge_agent.collectors.MetricsCollector``); may block."""
 
@@ -74,7 +84,12 @@ class SnapshotSource(Protocol):
 
 
 class Agent:
-    """The running agent. Build it with :meth:`from_config` inside the event loop."""
+    """The running agent, built by ``edge_agent.assembly.build_agent`` inside the event loop.
+
+    ``liveness`` and ``started`` are given when the publisher, built before the agent,
+    shares them (its loops beat the same liveness; the state it mirrors says when this run
+    started); left out, the agent makes its own.
+    """
 
     def __init__(
         self,
@@ -83,32 +98,23 @@ class Agent:
         store: Store,
         collector: SnapshotSource,
         clock: Clock,
-        random: Callable[[], float] = _random.random,
+        publisher: Publisher,
+        facilities: Sequence[Facility] = (),
         notifier: Optional[SystemdNotifier] = None,
+        liveness: Optional[Liveness] = None,
+        started: Optional[datetime] = None,
     ) -> None:
         self.config = config
         self.store = store
         self.collector = collector
         self.clock = clock
-        self.started = clock.now()
+        self.publisher = publisher
+        self.facilities = list(facilities)
+        self.started = clock.now() if started is None else started
         self.notifier = notifier or SystemdNotifier()
-        self.liveness = Liveness(clock.monotonic, slack=self.notifier.watchdog_seconds or 0.0)
-        self.mirror: Optional[MqttMirror] = None
-        self.broker: Optional[EmbeddedBroker] = None
-        if config.mqtt is not None:
-            self.mirror = MqttMirror(
-                config.mqtt,
-                device=config.device,
-                store=store,
-                clock=clock,
-                version=__version__,
-                started=self.started,
-                random=random,
-                liveness=self.liveness,
-                on_loop_error=self.report_loop_error,
-            )
-            if config.mqtt.embedded_broker:
-                self.broker = EmbeddedBroker(host=config.mqtt.host, port=config.mqtt.port)
+        if liveness is None:
+            liveness = Liveness(clock.monotonic, slack=self.notifier.watchdog_seconds or 0.0)
+        self.liveness = liveness
         self._services: list[Service] = []
         self._outcomes_written: dict[str, tuple[dict[str, Any], float]] = {}
         self._outcomes_unwritten: dict[str, dict[str, Any]] = {}
@@ -118,34 +124,15 @@ class Agent:
         self._store_degraded: Optional[asyncio.Event] = None
         store.set_health_listener(self._on_store_health)
 
-    @classmethod
-    def from_config(cls, config: Config, *, clock: Optional[Clock] = None) -> Agent:
-        """The agent ``edge-agent run`` starts: real collectors, the store at ``[storage] path``."""
-        from edge_agent.collectors import MetricsCollector
-
-        clock = clock or SystemClock()
-        store = Store(
-            config.storage.path, outbox_max=config.storage.outbox_max, open_wait=config.storage.open_wait
-        )
-        return cls(config, store=store, collector=MetricsCollector.from_config(config, clock), clock=clock)
-
     # -- how other parts plug in ----------------------------------------------------------
 
     def add_service(self, service: Service) -> None:
         """Run ``service`` with the agent (e.g. the heartbeat engine); call before :meth:`run`."""
         self._services.append(service)
 
-    def set_command_handler(self, handler: Optional[CommandHandler]) -> None:
-        """Who takes the messages on ``<prefix>/<id>/cmd`` (the action intake), bytes as they came."""
-        if self.mirror is not None:
-            self.mirror.set_command_handler(handler)
-
     def publish_event(self, event: Event) -> None:
         """Owe ``event`` to ``<prefix>/<id>/events``; durable when this returns (loop thread only)."""
-        if self.mirror is not None:
-            self.mirror.publish_event(event)
-        else:
-            log.info("event %s %s (no [mqtt]: not sent)", event.type, event.to_json())
+        self.publisher.publish_event(event)
 
     def emit(self, event_type: str, data: dict[str, Any]) -> Event:
         """Make an event now and owe it; returns it."""
@@ -161,8 +148,7 @@ class Agent:
         when the agent stops (see :data:`OUTCOME_REFRESH_S` for why); not while the store
         cannot be written (the live mirror still gets it).
         """
-        if self.mirror is not None:
-            self.mirror.set_heartbeat_outcome(name, outcome)
+        self.publisher.set_heartbeat_outcome(name, outcome)
         self._keep_outcome(name, outcome)
 
     def _keep_outcome(self, name: str, outcome: dict[str, Any]) -> None:
@@ -193,16 +179,6 @@ class Agent:
             "retry_in_s": round(retry_in_s, 3),
         }
         self.emit("loop.error", data)
-
-    def publish_owed(self, topic: str, payload: bytes) -> None:
-        """Owe ``payload`` on ``topic`` through the durable outbox (QoS 1, not retained)."""
-        if self.mirror is not None:
-            self.mirror.publish_owed(topic, payload)
-
-    def set_retained(self, topic: str, payload: bytes) -> None:
-        """Mirror ``payload`` as the retained value of ``topic`` (only the latest is kept)."""
-        if self.mirror is not None:
-            self.mirror.set_retained(topic, payload)
 
     @property
     def topics(self) -> Topics:
@@ -243,13 +219,14 @@ class Agent:
             )
         except StoreError as exc:  # a full disk: run on, degraded
             log.warning("the start of this run is not recorded for status: %s", exc)
+        standing: list[Facility] = []
         try:
-            if self.broker is not None:
-                await self.broker.start()
+            for facility in self.facilities:
+                await facility.start()
+                standing.append(facility)
             services: list[Service] = [*self._services]
             tasks = [asyncio.ensure_future(service.run(stop)) for service in services]
-            if self.mirror is not None:
-                tasks.append(asyncio.ensure_future(self.mirror.run(stop)))
+            tasks.append(asyncio.ensure_future(self.publisher.run(stop)))
             tasks.append(asyncio.ensure_future(self._take_snapshots(stop)))
             tasks.append(asyncio.ensure_future(self._keep_watchdog(stop)))
             tasks.append(asyncio.ensure_future(self._watch_store(stop)))
@@ -263,8 +240,8 @@ class Agent:
                 stop.set()
                 await self._stop(services, tasks)
         finally:
-            if self.broker is not None:
-                await self.broker.stop()
+            for facility in reversed(standing):
+                await facility.stop()
             last = {f"heartbeat:{name}": outcome for name, outcome in self._outcomes_unwritten.items()}
             try:
                 self.store.state.update(STATUS_NAMESPACE, {**last, "stopped": format_utc(self.clock.now())})
@@ -302,10 +279,8 @@ class Agent:
         if change == "degraded":
             if self._store_degraded is not None:
                 self._store_degraded.set()
-            if self.mirror is not None:  # live: the outbox is what cannot be written
-                self.mirror.publish_live(self.topics.events, json.dumps(event.to_json()).encode("utf-8"))
-            else:
-                log.info("event %s %s (no [mqtt]: not sent)", event.type, event.to_json())
+            # live: the outbox is what cannot be written
+            self.publisher.publish_live(self.topics.events, json.dumps(event.to_json()).encode("utf-8"))
             return
         if self._store_degraded is not None:
             self._store_degraded.clear()
@@ -348,8 +323,7 @@ class Agent:
                 await asyncio.wait_for(service.shutdown(), SERVICE_STOP_TIMEOUT)
             except (EdgeAgentError, asyncio.TimeoutError) as exc:
                 log.warning("service %s did not shut down cleanly: %s", type(service).__name__, exc)
-        if self.mirror is not None:
-            await self.mirror.shutdown()
+        await self.publisher.shutdown()
 
     async def _take_snapshots(self, stop: asyncio.Event) -> None:
         """The snapshot loop: anything a collector raises costs one cycle, never the loop."""
@@ -366,8 +340,7 @@ class Agent:
                 self._latest = snapshot
                 if self._first_snapshot is not None:
                     self._first_snapshot.set()
-                if self.mirror is not None:
-                    self.mirror.set_snapshot(snapshot)
+                self.publisher.set_snapshot(snapshot)
                 streak.succeeded()
             except EdgeAgentError as exc:
                 log.warning("no snapshot this cycle: %s", exc)

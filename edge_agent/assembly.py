@@ -1,8 +1,13 @@
-"""Building the whole agent from a config: the loop, the vendor heartbeats, the action runner
-and the PBX report listeners, wired to each other.
+"""Building the whole agent from a config: the store, the publisher, the embedded broker, the
+loop, the vendor heartbeats, the action runner and the vendors' side services, wired to each other.
 
-The parts do not know each other; this module is the one place that connects them:
+The parts do not know each other; this module is the one place that builds and connects them:
 
+* the agent gets its store, its collectors and its publisher: the MQTT mirror when
+  ``[mqtt]`` is set, else a :class:`~edge_agent.mqtt.publisher.NullPublisher` (then the
+  mirror, its bridge and paho are never imported); with ``embedded_broker = true`` also the
+  embedded broker, as a facility the agent starts before the mirror and stops after it
+  (amqtt is imported only when it starts);
 * the heartbeat engine reads the agent's latest snapshot and reports outcomes and events
   to the agent (which mirrors them to MQTT and keeps them for ``edge-agent status``);
 * every action, a vendor reply's or an operator's command from ``<prefix>/<id>/cmd``,
@@ -20,12 +25,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Optional
 
+from edge_agent import __version__
 from edge_agent.actions import ActionRunner
-from edge_agent.agent import Agent
-from edge_agent.loops import Supervised
-from edge_agent.model import Clock, Event
+from edge_agent.agent import Agent, Facility
+from edge_agent.loops import ErrorReport, Liveness, Supervised
+from edge_agent.model import Clock, Event, SystemClock
+from edge_agent.mqtt.publisher import NullPublisher, Publisher
+from edge_agent.sdnotify import SystemdNotifier
+from edge_agent.store import Store
 from edge_agent.vendors.registry import VENDORS
 
 if TYPE_CHECKING:
@@ -36,7 +46,33 @@ log = logging.getLogger(__name__)
 
 def build_agent(config: Config, *, clock: Optional[Clock] = None) -> Agent:
     """The agent ``edge-agent run`` runs: everything the config names, connected."""
-    agent = Agent.from_config(config, clock=clock)
+    from edge_agent.collectors import MetricsCollector
+
+    clock = clock or SystemClock()
+    storage = config.storage
+    store = Store(storage.path, outbox_max=storage.outbox_max, open_wait=storage.open_wait)
+    notifier = SystemdNotifier()
+    liveness = Liveness(clock.monotonic, slack=notifier.watchdog_seconds or 0.0)  # shared with the mirror
+    started = clock.now()
+    agent: Optional[Agent] = None
+
+    def report_loop_error(loop: str, error: BaseException, failures: int, retry_in_s: float) -> None:
+        """The mirror's loops fail like the agent's: a ``loop.error`` event (it is built before the agent)."""
+        if agent is not None:
+            agent.report_loop_error(loop, error, failures, retry_in_s)
+
+    publisher = _publisher(config, store, clock, started, liveness, report_loop_error)
+    agent = Agent(
+        config,
+        store=store,
+        collector=MetricsCollector.from_config(config, clock),
+        clock=clock,
+        publisher=publisher,
+        facilities=_facilities(config),
+        notifier=notifier,
+        liveness=liveness,
+        started=started,
+    )
     runner = ActionRunner(
         config.actions,
         agent.store,
@@ -49,7 +85,7 @@ def build_agent(config: Config, *, clock: Optional[Clock] = None) -> Agent:
     )
     agent.add_service(_supervised(agent, "action-runner", runner))
 
-    agent.set_command_handler(
+    publisher.set_command_handler(
         lambda payload, retained, reply: runner.intake.take_command(payload, retained=retained, reply=reply)
     )
 
@@ -65,10 +101,6 @@ def build_agent(config: Config, *, clock: Optional[Clock] = None) -> Agent:
         return agent  # no HTTP client, no vendor code loaded: nothing would beat
     # imported here, so that an agent without heartbeats never loads httpx and the vendors
     from edge_agent.heartbeat import HeartbeatEngine
-
-    if not config.heartbeats:
-        return agent  # no HTTP client, no vendor code loaded: nothing would beat
-    # imported here, so that an agent without heartbeats never loads httpx and the vendors
 
     engine = HeartbeatEngine(
         config,
@@ -87,6 +119,40 @@ def build_agent(config: Config, *, clock: Optional[Clock] = None) -> Agent:
         for kind, service in hook.services(context, endpoint):
             agent.add_service(_supervised(agent, f"{kind}:{name}", service))
     return agent
+
+
+def _publisher(
+    config: Config,
+    store: Store,
+    clock: Clock,
+    started: datetime,
+    liveness: Liveness,
+    on_loop_error: ErrorReport,
+) -> Publisher:
+    """The MQTT mirror for ``[mqtt]``; without it a null publisher (and paho is never imported)."""
+    if config.mqtt is None:
+        return NullPublisher()
+    from edge_agent.mqtt.mirror import MqttMirror
+
+    return MqttMirror(
+        config.mqtt,
+        device=config.device,
+        store=store,
+        clock=clock,
+        version=__version__,
+        started=started,
+        liveness=liveness,
+        on_loop_error=on_loop_error,
+    )
+
+
+def _facilities(config: Config) -> list[Facility]:
+    """What must listen before the mirror connects: the embedded broker, when ``[mqtt]`` asks for it."""
+    if config.mqtt is None or not config.mqtt.embedded_broker:
+        return []
+    from edge_agent.mqtt.broker import EmbeddedBroker
+
+    return [EmbeddedBroker(host=config.mqtt.host, port=config.mqtt.port)]
 
 
 def _hooks(agent: Agent, config: Config) -> dict[str, tuple[Any, EndpointHookContext]]:
@@ -114,10 +180,10 @@ class EndpointHookContext:
         return self.agent.topics.below(*parts)
 
     def publish_owed(self, topic: str, payload: bytes) -> None:
-        self.agent.publish_owed(topic, payload)
+        self.agent.publisher.publish_owed(topic, payload)
 
     def set_retained(self, topic: str, payload: bytes) -> None:
-        self.agent.set_retained(topic, payload)
+        self.agent.publisher.set_retained(topic, payload)
 
     def emit(self, event_type: str, data: dict[str, Any]) -> Event:
         return self.agent.emit(event_type, data)

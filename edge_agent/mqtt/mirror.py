@@ -40,6 +40,7 @@ from edge_agent.model import Clock, Event, Snapshot, format_utc
 from edge_agent.mqtt.bridge import MqttBridge
 from edge_agent.mqtt.options import IncomingMessage, TlsSettings, WillMessage
 from edge_agent.mqtt.outbox_drain import OutboxDrain
+from edge_agent.mqtt.publisher import CommandHandler, Reply
 from edge_agent.mqtt.topics import Topics, topic_levels
 from edge_agent.store import Store
 
@@ -47,12 +48,6 @@ if TYPE_CHECKING:
     from edge_agent.config import DeviceConfig, MqttConfig
 
 log = logging.getLogger(__name__)
-
-Reply = Callable[[dict[str, Any]], None]
-CommandHandler = Callable[[bytes, bool, Optional[Reply]], Any]
-"""The action intake: ``handler(payload, retained, reply)`` for every message on the command
-topic, as it arrived. It checks, journals and answers it (``reply`` is the MQTT 5
-response topic, or None); the mirror only carries bytes."""
 
 EVENTS_QOS = 1
 SHUTDOWN_TIMEOUT = 3.0
@@ -95,7 +90,7 @@ def plain_value(value: Any) -> bytes:
 
 
 class MqttMirror:
-    """One device's MQTT side; a service of the agent (``run(stop)`` then ``shutdown()``)."""
+    """One device's MQTT side: the agent's publisher (``mqtt/publisher.py``) when ``[mqtt]`` is set."""
 
     def __init__(
         self,

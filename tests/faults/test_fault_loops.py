@@ -34,6 +34,7 @@ from edge_agent.collectors import MetricsCollector
 from edge_agent.config import parse_config
 from edge_agent.loops import IDLE_BEAT
 from edge_agent.model import Snapshot, SystemClock
+from edge_agent.mqtt.publisher import NullPublisher
 from edge_agent.store import Store
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "hosts"
@@ -134,7 +135,9 @@ def test_a_collector_bug_costs_one_snapshot_not_the_snapshot_loop(
     )
     clock = SystemClock()
     collector = OnceBrokenCollector(MetricsCollector.from_config(config, clock))
-    agent = Agent(config, store=Store(config.storage.path), collector=collector, clock=clock)
+    agent = Agent(
+        config, store=Store(config.storage.path), collector=collector, clock=clock, publisher=NullPublisher()
+    )
 
     async def main() -> None:
         stop = asyncio.Event()

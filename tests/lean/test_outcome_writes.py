@@ -16,6 +16,7 @@ from typing import Any
 from edge_agent.agent import OUTCOME_REFRESH_S, STATUS_NAMESPACE, Agent
 from edge_agent.config import parse_config
 from edge_agent.model import Snapshot
+from edge_agent.mqtt.publisher import NullPublisher
 from edge_agent.store import Store
 
 
@@ -53,7 +54,8 @@ def agent_with_store(tmp_path: Path) -> tuple[Agent, Store, Clock]:
     config = parse_config(f'[storage]\npath = "{tmp_path / "agent.db"}"\n', tmp_path / "edge-agent.toml")
     store = Store(tmp_path / "agent.db")
     clock = Clock()
-    return Agent(config, store=store, collector=Collector(), clock=clock), store, clock
+    agent = Agent(config, store=store, collector=Collector(), clock=clock, publisher=NullPublisher())
+    return agent, store, clock
 
 
 def stored(tmp_path: Path) -> Any:

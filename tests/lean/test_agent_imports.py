@@ -1,0 +1,63 @@
+"""An agent loads the MQTT side only as far as its config asks (issues 14 and 15).
+
+``assembly.py`` hands the agent its publisher and its facilities: without ``[mqtt]`` a null
+publisher, so paho (and the mirror over it) is never imported; without ``embedded_broker``
+no broker, so amqtt is never imported. Checked in a fresh interpreter, as the agent runs.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+PROBE = """
+import json, sys
+from pathlib import Path
+from edge_agent.assembly import build_agent
+from edge_agent.config import load_config
+agent = build_agent(load_config(Path(sys.argv[1])))
+print(json.dumps({"publisher": type(agent.publisher).__name__,
+                  "facilities": [type(f).__name__ for f in agent.facilities],
+                  "modules": sorted(sys.modules)}))
+agent.store.close()
+"""
+
+
+def built(config: Path) -> dict[str, object]:
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, str(config)], capture_output=True, text=True, timeout=60, check=True
+    )
+    report: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
+    return report
+
+
+def loaded(report: dict[str, object], *roots: str) -> list[str]:
+    modules = report["modules"]
+    assert isinstance(modules, list)
+    return sorted(name for name in modules if name.split(".")[0] in roots or name in roots)
+
+
+def test_without_mqtt_the_agent_has_a_null_publisher_and_no_paho(tmp_path: Path) -> None:
+    config = tmp_path / "edge-agent.toml"
+    config.write_text(f'[device]\nid = "d1"\n\n[storage]\npath = "{tmp_path / "agent.db"}"\n')
+    report = built(config)
+    assert report["publisher"] == "NullPublisher"
+    assert report["facilities"] == []
+    assert loaded(report, "paho", "amqtt", "edge_agent.mqtt.mirror", "edge_agent.mqtt.broker") == []
+
+
+def test_with_mqtt_the_mirror_and_with_embedded_broker_the_broker(tmp_path: Path) -> None:
+    config = tmp_path / "edge-agent.toml"
+    mqtt = '[mqtt]\nhost = "127.0.0.1"\nport = 1\n'
+    config.write_text(f'[device]\nid = "d1"\n\n[storage]\npath = "{tmp_path / "agent.db"}"\n\n{mqtt}')
+    report = built(config)
+    assert report["publisher"] == "MqttMirror" and report["facilities"] == []
+    assert loaded(report, "paho") != []
+    assert loaded(report, "amqtt", "edge_agent.mqtt.broker") == []
+
+    config.write_text(config.read_text() + "embedded_broker = true\n")
+    report = built(config)
+    assert report["publisher"] == "MqttMirror" and report["facilities"] == ["EmbeddedBroker"]
+    assert loaded(report, "amqtt") == [], "amqtt is imported only when the broker starts"
