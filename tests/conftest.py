@@ -1,9 +1,11 @@
 """Marks the suites that start processes, brokers and whole agents as ``slow``.
 
 The fast inner loop (``pytest -m "not slow"``, named in the README) is everything else: the
-unit tests of each layer against fixture trees, fake programs and in-process brokers.
-Marking by folder keeps the rule in one place: a new test in one of these folders is slow
-without anyone having to remember the marker.
+unit tests of each layer against fixture trees, fake programs, simulators and brokers
+started for one in-process mirror. Marking by folder keeps the rule in one place: a new
+test in one of these folders is slow without anyone having to remember the marker. The
+few modules outside them that are integration tests of the same kind are named below,
+each with what makes it one; the full run (``python -m pytest``) still runs them all.
 """
 
 from __future__ import annotations
@@ -13,6 +15,12 @@ from pathlib import Path
 import pytest
 
 SLOW_FOLDERS = frozenset({"faults", "compat", "e2e", "fleet", "demo", "device"})
+SLOW_MODULES = {
+    "mqtt/test_mqtt_agent.py": "whole `edge-agent run` processes against both brokers, killed and restarted",
+    "mqtt/test_mqtt_mosquitto.py": "`edge-agent run` processes against TLS and password brokers",
+    "mqtt/test_mqtt_lean.py": "an `edge-agent run` process watched through five seconds of cycles",
+    "mqtt/test_mqtt_outbox.py": "brokers killed with SIGKILL and started again under a live mirror",
+}
 TESTS_ROOT = Path(__file__).parent
 
 
@@ -22,5 +30,5 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             relative = Path(str(item.fspath)).relative_to(TESTS_ROOT)
         except ValueError:
             continue
-        if relative.parts and relative.parts[0] in SLOW_FOLDERS:
+        if relative.parts and (relative.parts[0] in SLOW_FOLDERS or relative.as_posix() in SLOW_MODULES):
             item.add_marker(pytest.mark.slow)

@@ -8,6 +8,7 @@ copied into its test partner. These tests read the imports of every module.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -25,10 +26,16 @@ ONE_HOME = {
 }
 
 
+@functools.cache
+def syntax_of(path: Path) -> ast.Module:
+    """A module's syntax tree, parsed once per run: a dozen tests walk the whole package."""
+    return ast.parse(path.read_text(), filename=str(path))
+
+
 def imports_of(path: Path) -> set[str]:
     """Every module name ``path`` imports, at any depth (imports inside functions count)."""
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    for node in ast.walk(syntax_of(path)):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -148,7 +155,7 @@ def part_imports(path: Path) -> set[str]:
     """The parts of edge_agent that ``path`` imports (``from edge_agent import x`` too)."""
     parts = top_level_parts()
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    for node in ast.walk(syntax_of(path)):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -237,7 +244,7 @@ def test_the_core_names_no_vendor(place: str) -> None:
 
     paths = [PACKAGE / place] if place.endswith(".py") else sorted((PACKAGE / place).rglob("*.py"))
     for path in paths:
-        tree = ast.parse(path.read_text(), filename=str(path))
+        tree = syntax_of(path)
         named = {
             node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and node.value in VENDORS
         }
