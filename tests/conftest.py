@@ -4,8 +4,9 @@ The fast inner loop (``pytest -m "not slow"``, named in the README) is everythin
 unit tests of each layer against fixture trees, fake programs, simulators and brokers
 started for one in-process mirror. Marking by folder keeps the rule in one place: a new
 test in one of these folders is slow without anyone having to remember the marker. The
-few modules outside them that are integration tests of the same kind are named below,
-each with what makes it one; the full run (``python -m pytest``) still runs them all.
+few modules (or single tests, ``module::name``) outside them that are integration tests of
+the same kind are named below, each with what makes it one; the full run
+(``python -m pytest``) still runs them all.
 """
 
 from __future__ import annotations
@@ -15,11 +16,21 @@ from pathlib import Path
 import pytest
 
 SLOW_FOLDERS = frozenset({"faults", "compat", "e2e", "fleet", "demo", "device"})
-SLOW_MODULES = {
+SLOW_TESTS = {
+    "lean/test_lean_run.py::test_the_running_agent_never_loads_pydantic_and_keeps_its_pid": (
+        "an `edge-agent run` process watched through `edge-agent status` processes"
+    ),
+    "lean/test_lean_run.py::test_lean_zero_keeps_the_validating_interpreter": (
+        "an `edge-agent run` process watched through `edge-agent status` processes"
+    ),
+    "lean/test_lean_run.py::test_without_tls_openssl_stays_out_and_a_reload_that_needs_it_brings_it": (
+        "an `edge-agent run` process reloaded with SIGHUP, watched through `edge-agent status`"
+    ),
     "mqtt/test_mqtt_agent.py": "whole `edge-agent run` processes against both brokers, killed and restarted",
     "mqtt/test_mqtt_mosquitto.py": "`edge-agent run` processes against TLS and password brokers",
     "mqtt/test_mqtt_lean.py": "an `edge-agent run` process watched through five seconds of cycles",
     "mqtt/test_mqtt_outbox.py": "brokers killed with SIGKILL and started again under a live mirror",
+    "vendors/test_aibox_power_cut.py": "three `edge-agent heartbeat` runs, the first killed with SIGKILL",
 }
 TESTS_ROOT = Path(__file__).parent
 
@@ -30,5 +41,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             relative = Path(str(item.fspath)).relative_to(TESTS_ROOT)
         except ValueError:
             continue
-        if relative.parts and (relative.parts[0] in SLOW_FOLDERS or relative.as_posix() in SLOW_MODULES):
+        module = relative.as_posix()
+        test = f"{module}::{getattr(item, 'originalname', item.name)}"
+        if relative.parts[0] in SLOW_FOLDERS or module in SLOW_TESTS or test in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
