@@ -12,6 +12,7 @@ the same kind are named below, each with what makes it one; the full run
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -33,6 +34,15 @@ SLOW_TESTS = {
     "vendors/test_aibox_power_cut.py": "three `edge-agent heartbeat` runs, the first killed with SIGKILL",
 }
 TESTS_ROOT = Path(__file__).parent
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> Optional[bool]:
+    """Under exactly ``-m "not slow"`` a slow folder is not even imported: every test in it
+    would be deselected, and importing its modules (hypothesis profiles, worlds) costs ~1 s."""
+    slow_folder = collection_path.parent == TESTS_ROOT and collection_path.name in SLOW_FOLDERS
+    if slow_folder and str(config.getoption("markexpr", "")).strip() == "not slow":
+        return True
+    return None
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

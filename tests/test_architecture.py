@@ -32,7 +32,8 @@ def syntax_of(path: Path) -> ast.Module:
     return ast.parse(path.read_text(), filename=str(path))
 
 
-def imports_of(path: Path) -> set[str]:
+@functools.cache
+def imports_of(path: Path) -> frozenset[str]:
     """Every module name ``path`` imports, at any depth (imports inside functions count)."""
     names: set[str] = set()
     for node in ast.walk(syntax_of(path)):
@@ -40,7 +41,7 @@ def imports_of(path: Path) -> set[str]:
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
-    return names
+    return frozenset(names)
 
 
 def modules() -> list[Path]:
@@ -151,7 +152,8 @@ def documented_layers() -> dict[str, int]:
     return layers
 
 
-def part_imports(path: Path) -> set[str]:
+@functools.cache
+def part_imports(path: Path) -> frozenset[str]:
     """The parts of edge_agent that ``path`` imports (``from edge_agent import x`` too)."""
     parts = top_level_parts()
     found: set[str] = set()
@@ -169,7 +171,7 @@ def part_imports(path: Path) -> set[str]:
             if name == "edge_agent" or name.startswith("edge_agent."):
                 dotted = name.split(".", 1)[1] if "." in name else "__init__"
                 found.add(_known_part(dotted, parts))
-    return found
+    return frozenset(found)
 
 
 def _known_part(dotted: str, parts: set[str]) -> str:
