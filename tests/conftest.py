@@ -18,6 +18,13 @@ import pytest
 
 SLOW_FOLDERS = frozenset({"faults", "compat", "e2e", "fleet", "demo", "device"})
 SLOW_TESTS = {
+    "actions/test_action_once.py::test_a_reboot_across_a_sigkill_restart_runs_once": (
+        "three runs of the harness agent process, the first killed with SIGKILL by its reboot"
+    ),
+    "actions/test_action_once.py::"
+    "test_an_action_running_when_the_agent_died_is_reported_interrupted_not_rerun": (
+        "three runs of the harness agent process, the first killed with SIGKILL mid-action"
+    ),
     "lean/test_lean_run.py::test_the_running_agent_never_loads_pydantic_and_keeps_its_pid": (
         "an `edge-agent run` process watched through `edge-agent status` processes"
     ),
