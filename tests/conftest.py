@@ -1,19 +1,55 @@
 """Marks the suites that start processes, brokers and whole agents as ``slow``.
 
 The fast inner loop (``pytest -m "not slow"``, named in the README) is everything else: the
-unit tests of each layer against fixture trees, fake programs and in-process brokers.
-Marking by folder keeps the rule in one place: a new test in one of these folders is slow
-without anyone having to remember the marker.
+unit tests of each layer against fixture trees, fake programs, simulators and brokers
+started for one in-process mirror. Marking by folder keeps the rule in one place: a new
+test in one of these folders is slow without anyone having to remember the marker. The
+few modules (or single tests, ``module::name``) outside them that are integration tests of
+the same kind are named below, each with what makes it one; the full run
+(``python -m pytest``) still runs them all.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
 SLOW_FOLDERS = frozenset({"faults", "compat", "e2e", "fleet", "demo", "device"})
+SLOW_TESTS = {
+    "actions/test_action_once.py::test_a_reboot_across_a_sigkill_restart_runs_once": (
+        "three runs of the harness agent process, the first killed with SIGKILL by its reboot"
+    ),
+    "actions/test_action_once.py::"
+    "test_an_action_running_when_the_agent_died_is_reported_interrupted_not_rerun": (
+        "three runs of the harness agent process, the first killed with SIGKILL mid-action"
+    ),
+    "lean/test_lean_run.py::test_the_running_agent_never_loads_pydantic_and_keeps_its_pid": (
+        "an `edge-agent run` process watched through `edge-agent status` processes"
+    ),
+    "lean/test_lean_run.py::test_lean_zero_keeps_the_validating_interpreter": (
+        "an `edge-agent run` process watched through `edge-agent status` processes"
+    ),
+    "lean/test_lean_run.py::test_without_tls_openssl_stays_out_and_a_reload_that_needs_it_brings_it": (
+        "an `edge-agent run` process reloaded with SIGHUP, watched through `edge-agent status`"
+    ),
+    "mqtt/test_mqtt_agent.py": "whole `edge-agent run` processes against both brokers, killed and restarted",
+    "mqtt/test_mqtt_mosquitto.py": "`edge-agent run` processes against TLS and password brokers",
+    "mqtt/test_mqtt_lean.py": "an `edge-agent run` process watched through five seconds of cycles",
+    "mqtt/test_mqtt_outbox.py": "brokers killed with SIGKILL and started again under a live mirror",
+    "vendors/test_aibox_power_cut.py": "three `edge-agent heartbeat` runs, the first killed with SIGKILL",
+}
 TESTS_ROOT = Path(__file__).parent
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> Optional[bool]:
+    """Under exactly ``-m "not slow"`` a slow folder is not even imported: every test in it
+    would be deselected, and importing its modules (hypothesis profiles, worlds) costs ~1 s."""
+    slow_folder = collection_path.parent == TESTS_ROOT and collection_path.name in SLOW_FOLDERS
+    if slow_folder and str(config.getoption("markexpr", "")).strip() == "not slow":
+        return True
+    return None
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -22,5 +58,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             relative = Path(str(item.fspath)).relative_to(TESTS_ROOT)
         except ValueError:
             continue
-        if relative.parts and relative.parts[0] in SLOW_FOLDERS:
+        module = relative.as_posix()
+        test = f"{module}::{getattr(item, 'originalname', item.name)}"
+        if relative.parts[0] in SLOW_FOLDERS or module in SLOW_TESTS or test in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)

@@ -8,6 +8,7 @@ copied into its test partner. These tests read the imports of every module.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -25,15 +26,22 @@ ONE_HOME = {
 }
 
 
-def imports_of(path: Path) -> set[str]:
+@functools.cache
+def syntax_of(path: Path) -> ast.Module:
+    """A module's syntax tree, parsed once per run: a dozen tests walk the whole package."""
+    return ast.parse(path.read_text(), filename=str(path))
+
+
+@functools.cache
+def imports_of(path: Path) -> frozenset[str]:
     """Every module name ``path`` imports, at any depth (imports inside functions count)."""
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    for node in ast.walk(syntax_of(path)):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
-    return names
+    return frozenset(names)
 
 
 def modules() -> list[Path]:
@@ -144,11 +152,12 @@ def documented_layers() -> dict[str, int]:
     return layers
 
 
-def part_imports(path: Path) -> set[str]:
+@functools.cache
+def part_imports(path: Path) -> frozenset[str]:
     """The parts of edge_agent that ``path`` imports (``from edge_agent import x`` too)."""
     parts = top_level_parts()
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    for node in ast.walk(syntax_of(path)):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -162,7 +171,7 @@ def part_imports(path: Path) -> set[str]:
             if name == "edge_agent" or name.startswith("edge_agent."):
                 dotted = name.split(".", 1)[1] if "." in name else "__init__"
                 found.add(_known_part(dotted, parts))
-    return found
+    return frozenset(found)
 
 
 def _known_part(dotted: str, parts: set[str]) -> str:
@@ -237,7 +246,7 @@ def test_the_core_names_no_vendor(place: str) -> None:
 
     paths = [PACKAGE / place] if place.endswith(".py") else sorted((PACKAGE / place).rglob("*.py"))
     for path in paths:
-        tree = ast.parse(path.read_text(), filename=str(path))
+        tree = syntax_of(path)
         named = {
             node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and node.value in VENDORS
         }

@@ -81,18 +81,20 @@ authorityKeyIdentifier = keyid
 """
 
 
-@pytest.fixture
-def certificates(tmp_path: Path) -> dict[str, Path]:
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Proper CAs (keyUsage, as Python 3.13's strict checks want) and one without keyUsage.
 
     ``ca`` signed the broker's certificate (for 127.0.0.1) and a client's; ``other-ca``
     is unrelated; ``bare-ca`` lacks keyUsage and signed ``bare-server``. Only options that
     OpenSSL 1.1.1 (Debian Bullseye) also knows are used.
+
+    Made once for the module: six RSA keys cost about 1.5 s, and no test writes to them
+    (each test starts its own broker on its own ports with these files, read-only).
     """
     if shutil.which("openssl") is None:
         pytest.skip("openssl is not installed")
-    d = tmp_path / "pki"
-    d.mkdir()
+    d = tmp_path_factory.mktemp("pki")
     (d / "ext.cnf").write_text(CA_EXTENSIONS)
 
     def openssl(*args: str) -> None:

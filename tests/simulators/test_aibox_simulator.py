@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from support.http import loopback_client
 
 from edge_agent.simulators.base import SimClock, SimulatorServer
 from edge_agent.vendors.aibox.simulator import STRATEGY_FLAGS, AiBoxSimulator
@@ -66,7 +67,7 @@ def clock() -> SimClock:
 @pytest.fixture
 def platform(clock: SimClock) -> Iterator[Platform]:
     sim = AiBoxSimulator(clock)
-    with SimulatorServer(sim) as server, httpx.Client() as client:
+    with SimulatorServer(sim) as server, loopback_client() as client:
         yield Platform(sim, server, client)
 
 
@@ -262,7 +263,7 @@ def test_a_delayed_ack_makes_a_device_that_gave_up_resend_the_same_event(clock: 
     gate = threading.Event()
     sim = AiBoxSimulator(clock, sleep=lambda seconds: gate.wait(10))
     sim.delay_acks(1, seconds=60)
-    with SimulatorServer(sim) as server, httpx.Client() as client:
+    with SimulatorServer(sim) as server, loopback_client() as client:
         with pytest.raises(httpx.ReadTimeout):
             client.post(f"{server.url}/heartbeat", json=heartbeat(40), timeout=0.3)
         resent = client.post(f"{server.url}/heartbeat", json=heartbeat(40), timeout=5)

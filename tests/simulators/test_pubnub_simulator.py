@@ -9,6 +9,7 @@ from typing import Optional
 
 import httpx
 import pytest
+from support.http import loopback_client
 
 from edge_agent.simulators.base import SimClock, SimulatorServer
 from edge_agent.vendors.pubnub.simulator import PubNubSimulator
@@ -197,7 +198,7 @@ def presence(clock: SimClock) -> Iterator[Presence]:
     """The service with the vectors' keyset (signed), its clock at the vectors' timestamp."""
     sim = PubNubSimulator(clock)
     sim.add_keyset(SUB, PUB, SECRET)
-    with SimulatorServer(sim) as server, httpx.Client() as client:
+    with SimulatorServer(sim) as server, loopback_client() as client:
         yield Presence(sim, server, client)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from support.http import loopback_client
 
 from edge_agent.simulators.base import SimClock, SimulatorServer
 from edge_agent.vendors.telecomx import simulator as telecomx
@@ -68,7 +69,7 @@ class Platform:
 
 @contextmanager
 def serve(sim: TelecomXSimulator) -> Iterator[Platform]:
-    with SimulatorServer(sim) as server, httpx.Client(timeout=5.0) as client:
+    with SimulatorServer(sim) as server, loopback_client(timeout=5.0) as client:
         yield Platform(sim, server, client)
 
 

@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 import httpx
 import pytest
+from support.http import loopback_client
 
 from edge_agent.simulators.base import SimClock, SimulatorServer
 from edge_agent.vendors.xyte import simulator as xyte
@@ -71,7 +72,7 @@ class Cloud:
 
 @contextmanager
 def serve(sim: XyteSimulator) -> Iterator[Cloud]:
-    with SimulatorServer(sim) as server, httpx.Client(timeout=5.0) as client:
+    with SimulatorServer(sim) as server, loopback_client(timeout=5.0) as client:
         yield Cloud(sim, server, client)
 
 

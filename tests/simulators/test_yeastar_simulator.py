@@ -10,6 +10,7 @@ from typing import Any, Optional
 
 import httpx
 import pytest
+from support.http import loopback_client
 
 from edge_agent.simulators.base import SimClock, SimRequest, SimResponse, SimulatorServer
 from edge_agent.vendors.yeastar.simulator import YeastarSimulator
@@ -57,7 +58,7 @@ def pbx(clock: SimClock) -> Iterator[Pbx]:
     """A PBX with the API user provisioned; report retries do not wait."""
     sim = YeastarSimulator(clock, sleep=lambda seconds: None)
     sim.set_credentials(USERNAME, PASSWORD)
-    with SimulatorServer(sim) as server, httpx.Client() as client:
+    with SimulatorServer(sim) as server, loopback_client() as client:
         yield Pbx(sim, server, client)
 
 

@@ -16,17 +16,26 @@ from edge_agent.simulators.base import SimulatorServer
 from edge_agent.vendors.telecomx.simulator import TelecomXSimulator
 
 
-@pytest.fixture
-def https_telecomx(tmp_path: Path) -> Iterator[tuple[TelecomXSimulator, str, Path]]:
-    """The simulator behind a self-signed certificate for 127.0.0.1; yields (app, url, cert file)."""
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key, made once: an RSA key costs ~0.2 s
+    and every test only reads them."""
     if shutil.which("openssl") is None:
         pytest.skip("openssl is needed to make a test certificate")
-    cert, key = tmp_path / "vendor.pem", tmp_path / "vendor.key"
+    folder = tmp_path_factory.mktemp("vendor-tls")
+    cert, key = folder / "vendor.pem", folder / "vendor.key"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
          "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
         check=True, capture_output=True,
     )  # fmt: skip
+    return cert, key
+
+
+@pytest.fixture
+def https_telecomx(certificate: tuple[Path, Path]) -> Iterator[tuple[TelecomXSimulator, str, Path]]:
+    """The simulator behind a self-signed certificate for 127.0.0.1; yields (app, url, cert file)."""
+    cert, key = certificate
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     app = TelecomXSimulator()
