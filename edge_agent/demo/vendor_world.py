@@ -12,8 +12,7 @@ Nothing here starts the agent or a broker, and the running agent never imports i
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from types import ModuleType
 from typing import Any, Optional
 
@@ -177,16 +176,6 @@ class SimulatedVendors:
             if rehearse is not None:
                 found[vendor] = rehearse(self.app(vendor), self.credentials[vendor], place)
         return found
-
-
-@contextmanager
-def simulated_vendors(**options: Any) -> Iterator[SimulatedVendors]:
-    """:meth:`SimulatedVendors.start`, closed on the way out."""
-    vendors = SimulatedVendors.start(**options)
-    try:
-        yield vendors
-    finally:
-        vendors.close()
 
 
 def toml_table(header: str, table: Mapping[str, Any]) -> str:

@@ -23,7 +23,6 @@ from typing import Any, Callable, Optional, TypeVar
 from hypothesis import strategies as st
 
 from edge_agent.demo.vendor_world import (
-    OFFLINE_URL,
     SimulatedVendors,
     endpoint_module,
     endpoint_names,
@@ -198,11 +197,11 @@ def run_steps(vendor: str, steps: Sequence[Step], observed: Observed, wait: Call
 
 
 def offline_config(device_id: str, store: Path) -> str:
-    """A config with every vendor's endpoint, named after its vendor, pointed at the discard port."""
+    """A config with every vendor's endpoint, named after its vendor, pointed at the discard port
+    (127.0.0.1:9): a fuzz test hands the adapters its replies, nothing is ever sent."""
     tables = offline_tables(Place(device_id=device_id, report_port=9))
     parts = [f"[device]\nid = {toml_string(device_id)}\n", f"[storage]\npath = {toml_string(str(store))}\n"]
     parts += [toml_table(f"heartbeats.{vendor}", table) for vendor, table in tables.items()]
-    assert all(OFFLINE_URL in json.dumps(table) for table in tables.values())
     return "\n".join(parts)
 
 
