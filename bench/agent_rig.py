@@ -1,6 +1,8 @@
 """The whole agent as a user runs it, for the benchmarks that measure it from the outside.
 
-A mosquitto on 127.0.0.1 and a free port, the five vendor simulators in this process,
+A mosquitto on 127.0.0.1 and a free port, every registered vendor's simulator in this
+process (generated from the registry by :mod:`edge_agent.demo.vendor_world`, as the demo's
+and the tests' worlds are, so a new vendor is benchmarked without an edit here),
 a config file for ``python -m edge_agent run``, a plain MQTT subscriber that counts what
 arrives, and the process's resident memory and CPU seconds from ``/proc/<pid>``.
 Shared by ``agent_bench.py`` and ``soak.py``; nothing here prints.
@@ -23,11 +25,14 @@ from typing import Any, Optional
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge_agent.simulators import load
-from edge_agent.simulators.base import SimulatorServer
+from edge_agent.demo.vendor_world import SimulatedVendors
+from edge_agent.vendors.place import Place
+from edge_agent.vendors.registry import VENDOR_NAMES
 
 MOSQUITTO = os.environ.get("MOSQUITTO", "/usr/sbin/mosquitto")
-VENDORS = ("telecomx", "xyte", "aibox", "yeastar", "pubnub")
+VENDOR_COUNT = len(VENDOR_NAMES)
+DEFAULTS_FOR = ("timeout", "response_timeout")
+"""The demo tunes these short; the bench leaves them at the config's defaults, as a user would."""
 
 
 def free_port() -> int:
@@ -72,26 +77,17 @@ class Mosquitto:
         self.process.wait()
 
 
-class Simulators:
-    """The five vendors' servers on loopback, seeded with demo credentials."""
+class Simulators(SimulatedVendors):
+    """Every registered vendor's server on loopback, seeded with demo credentials.
+
+    ``heartbeat_interval``: a platform that names the interval itself (the AI-box Ack)
+    asks for this one (at least its protocol's minimum).
+    """
 
     def __init__(self, heartbeat_interval: int) -> None:
-        self.apps: dict[str, Any] = {}
-        self.servers: dict[str, SimulatorServer] = {}
-        self.credentials: dict[str, dict[str, str]] = {}
-        for vendor in VENDORS:
-            module = load(vendor)
-            app = module.create()
-            self.credentials[vendor] = module.seed_demo(app)
-            self.apps[vendor] = app
-            self.servers[vendor] = SimulatorServer(app, record_limit=100).start()
-        # the AI-box platform names the interval in its Ack; ask for the one under test
-        self.apps["aibox"].set_intervals(max(5, heartbeat_interval), max(5, heartbeat_interval))
+        started = SimulatedVendors.start(interval=heartbeat_interval, record_limit=100)
+        super().__init__(started.servers, started.credentials)
         self.report_port = free_port()
-
-    def close(self) -> None:
-        for server in self.servers.values():
-            server.close()
 
 
 def agent_config(
@@ -104,10 +100,11 @@ def agent_config(
     heartbeat_interval: Optional[float] = 10,
     report_port: Optional[int] = None,
 ) -> Path:
-    """A config for one agent; with ``sims``, all five vendors beat every ``heartbeat_interval`` s.
+    """A config for one agent; with ``sims``, every vendor beats every ``heartbeat_interval`` s.
 
     ``heartbeat_interval=None`` leaves every endpoint at its vendor's default interval;
-    ``report_port`` is where its PBX listener binds (default ``sims.report_port``: one agent).
+    ``report_port`` is where a vendor that pushes to the agent finds it (the PBX; default
+    ``sims.report_port``: one agent). Each agent is its own device (serial ``SN-<id>``).
     """
     text = f"""
 [device]
@@ -131,50 +128,9 @@ allow = ["MESSAGE"]
 MESSAGE = ["/bin/true", "{{message}}"]
 """
     if sims is not None:
-        creds, url = sims.credentials, sims.servers
-        beat = "" if heartbeat_interval is None else f"interval = {heartbeat_interval}"
-        text += f"""
-[heartbeats.iptv]
-vendor = "telecomx"
-url = "{url["telecomx"].url}/iptv/app/heartbeat"
-token = "{creds["telecomx"]["token"]}"
-{beat}
-
-[heartbeats.hub]
-vendor = "xyte"
-entry_url = "{url["xyte"].url}"
-hardware_key = "{creds["xyte"]["hardware_key"]}"
-sn = "SN-{device_id}"
-mac = "02:00:00:00:00:01"
-firmware_version = "0.9.0"
-{beat}
-
-[heartbeats.camera]
-vendor = "aibox"
-url = "{url["aibox"].url}/event"
-serial_number = "SN-{device_id}"
-{beat}
-
-[heartbeats.pbx]
-vendor = "yeastar"
-url = "{url["yeastar"].url}"
-username = "{creds["yeastar"]["username"]}"
-password = "{creds["yeastar"]["password"]}"
-report_ip = "127.0.0.1"
-report_port = {report_port or sims.report_port}
-report_bind = "127.0.0.1"
-{beat}
-
-[heartbeats.presence]
-vendor = "pubnub"
-origin = "{url["pubnub"].url}"
-subscribe_key = "{creds["pubnub"]["subscribe_key"]}"
-publish_key = "{creds["pubnub"]["publish_key"]}"
-secret_key = "{creds["pubnub"]["secret_key"]}"
-channels = ["lobby"]
-{beat}
-state = ["cpu_percent"]
-"""
+        place = Place(device_id, report_port or sims.report_port, serial=f"SN-{device_id}")
+        defaults = (*DEFAULTS_FOR, "interval") if heartbeat_interval is None else DEFAULTS_FOR
+        text += "\n" + sims.heartbeat_toml(place, interval=heartbeat_interval, defaults_for=defaults)
     path = workdir / f"{device_id}.toml"
     path.write_text(text)
     return path

@@ -1,7 +1,7 @@
 """Soak: the full agent for a chosen time, and what it cost and delivered, sampled as it goes.
 
-Starts a private mosquitto and the five vendor simulators, and runs
-``python -m edge_agent run`` with a 1-second metric interval and all five vendors
+Starts a private mosquitto and every registered vendor's simulator, and runs
+``python -m edge_agent run`` with a 1-second metric interval and every vendor
 (every ``--heartbeat-interval`` seconds; the AI-box platform asks for at least 5 s).
 Meanwhile the PBX pushes a numbered event report every ``--report-every`` seconds
 (each, once answered 200, owed to the broker) and Telecom X queues a MESSAGE action
@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Optional
 
 from agent_rig import (
+    VENDOR_COUNT,
     Measured,
     Mosquitto,
     Simulators,
@@ -183,7 +184,7 @@ def summarise(
     received = settled["messages received"]
     print(
         f"\nsoak: {duration / 60:.1f} min, metrics every 1 s,",
-        f"five vendors every {args.heartbeat_interval} s,",
+        f"{VENDOR_COUNT} vendors every {args.heartbeat_interval} s,",
         f"a PBX report every {args.report_every:g} s, a Telecom X action a minute",
     )
     growth = last[1] - first[1]

@@ -95,6 +95,34 @@ def test_pure_layers_import_only_the_shared_types(layer: str) -> None:
                 assert name.startswith(allowed), f"{path.relative_to(PACKAGE)} imports {name}"
 
 
+WORLD_ONLY = ("edge_agent.vendors.place", "edge_agent.vendors.rehearsal", "edge_agent.vendors.pick")
+
+
+def test_the_worlds_vocabulary_stays_out_of_the_running_agent() -> None:
+    """Each vendor's ``endpoint.py`` (and what it speaks: place, rehearsal, pick) serves the demo,
+    the tests and the bench; only the demo loads them, so the running agent carries none of it."""
+    for path in modules():
+        relative = path.relative_to(PACKAGE)
+        if (
+            relative.parts[0] == "demo"
+            or path.name == "endpoint.py"
+            or relative.as_posix()
+            in {
+                "vendors/place.py",
+                "vendors/rehearsal.py",
+                "vendors/pick.py",
+            }
+        ):
+            continue
+        for name in imports_of(path):
+            assert not name.startswith(WORLD_ONLY), f"{relative} imports {name}"
+            assert not name.endswith(".endpoint") or name.startswith("edge_agent.config"), (
+                f"{relative} imports {name}"
+            )
+        if relative.as_posix() != "vendors/registry.py":  # where the registry offers it
+            assert "endpoint_module(" not in path.read_text(), f"{relative} loads an endpoint.py"
+
+
 def test_nothing_starts_a_shell() -> None:
     for path in modules():
         text = path.read_text()

@@ -1,15 +1,17 @@
 """The demo's world: every registered vendor's simulator on loopback, and the agent's config for them.
 
-The config is written as TOML text and read with :func:`edge_agent.config.parse_config`,
-the same path ``edge-agent run -c FILE`` takes, so the demo shows what a real config
-does. Every port is a free one on 127.0.0.1 (the simulators bind port 0; the broker and
-the PBX report listener get a port the kernel just handed out), every file lives in a
-folder the caller owns and removes, and every action runs :mod:`edge_agent.demo.act`.
+The simulators and the endpoint tables come from :mod:`edge_agent.demo.vendor_world`,
+the generator the tests and the benchmarks share; this module adds the demo's agent
+tables (broker, storage, the stand-in actions). The config is written as TOML text and
+read with :func:`edge_agent.config.parse_config`, the same path ``edge-agent run -c FILE``
+takes, so the demo shows what a real config does. Every port is a free one on 127.0.0.1
+(the simulators bind port 0; the broker and the PBX report listener get a port the
+kernel just handed out), every file lives in a folder the caller owns and removes, and
+every action runs :mod:`edge_agent.demo.act`.
 """
 
 from __future__ import annotations
 
-import json
 import socket
 import sys
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from typing import Any, Callable, Optional
 
 from edge_agent.config import Config, parse_config
 from edge_agent.demo import act
+from edge_agent.demo.vendor_world import SimulatedVendors, endpoint_module, endpoint_names, toml_string
 from edge_agent.simulators.base import SimulatorServer
 from edge_agent.vendors.place import Place
 from edge_agent.vendors.registry import VENDORS
@@ -29,7 +32,7 @@ HISTORY_LIMIT = 200
 """What a simulator remembers: a demo left running for hours must not grow without end."""
 
 # vendor -> the [heartbeats.<name>] the demo gives it (each vendor's endpoint.py names it)
-ENDPOINTS: dict[str, str] = {name: spec.endpoint_module().ENDPOINT_NAME for name, spec in VENDORS.items()}
+ENDPOINTS: dict[str, str] = endpoint_names()
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -67,14 +70,14 @@ class DemoWorld:
         workdir: Path,
         broker: BrokerAddress,
         report_port: int,
-        servers: dict[str, SimulatorServer],
-        credentials: dict[str, dict[str, str]],
+        vendors: SimulatedVendors,
     ) -> None:
         self.workdir = workdir
         self.broker = broker
         self.report_port = report_port
-        self.servers = servers
-        self.credentials = credentials
+        self.vendors = vendors
+        self.servers: dict[str, SimulatorServer] = vendors.servers
+        self.credentials: dict[str, dict[str, str]] = vendors.credentials
         self.action_log = workdir / "actions.log"
 
     @classmethod
@@ -86,30 +89,13 @@ class DemoWorld:
         port_finder: Callable[[], int] = free_port,
     ) -> DemoWorld:
         """Start the simulators; without ``broker``, pick a free port for the embedded one."""
-        servers: dict[str, SimulatorServer] = {}
-        credentials: dict[str, dict[str, str]] = {}
-        try:
-            for vendor, spec in VENDORS.items():
-                module = spec.simulator_module()
-                app = module.create()
-                if hasattr(app, "history_limit"):
-                    app.history_limit = HISTORY_LIMIT
-                credentials[vendor] = module.seed_demo(app)
-                prepare = getattr(spec.endpoint_module(), "prepare_demo", None)
-                if prepare is not None:
-                    prepare(app)
-                servers[vendor] = SimulatorServer(app, record_limit=HISTORY_LIMIT).start()
-        except BaseException:
-            for server in servers.values():
-                server.close()
-            raise
+        vendors = SimulatedVendors.start(history_limit=HISTORY_LIMIT, record_limit=HISTORY_LIMIT)
         broker = broker or BrokerAddress("127.0.0.1", port_finder(), embedded=True)
-        return cls(workdir, broker, port_finder(), servers, credentials)
+        return cls(workdir, broker, port_finder(), vendors)
 
     def close(self) -> None:
         """Stop every simulator's server (their threads end, their ports close)."""
-        for server in self.servers.values():
-            server.close()
+        self.vendors.close()
 
     def app(self, vendor: str) -> Any:
         """The simulator of ``vendor``, for its test hooks (queue an action, push a report...)."""
@@ -140,7 +126,7 @@ name = "edge-agent demo"
 interval = 2
 
 [mqtt]
-host = {_toml(self.broker.host)}
+host = {toml_string(self.broker.host)}
 port = {self.broker.port}
 embedded_broker = {"true" if self.broker.embedded else "false"}
 client_id = "edge-agent-{DEVICE_ID}"
@@ -155,9 +141,9 @@ path = "agent.db"
     def _action_tables(self) -> str:
         def argv(action_type: str, *placeholders: str) -> str:
             program = [sys.executable, str(Path(act.__file__).resolve()), str(self.action_log), action_type]
-            return "[" + ", ".join(_toml(part) for part in [*program, *placeholders]) + "]"
+            return "[" + ", ".join(toml_string(part) for part in [*program, *placeholders]) + "]"
 
-        allow = ", ".join(_toml(action_type) for action_type in ACTION_TYPES)
+        allow = ", ".join(toml_string(action_type) for action_type in ACTION_TYPES)
         return f"""\
 [actions]
 profile = "none"
@@ -178,18 +164,11 @@ REBOOT = {argv("REBOOT")}
 
     def _heartbeat_tables(self) -> str:
         """Each vendor's ``[heartbeats.<name>]``, as its ``endpoint.py`` describes it."""
-        tables = []
-        for vendor, spec in VENDORS.items():
-            endpoint = spec.endpoint_module()
-            table = endpoint.endpoint_table(self.url(vendor), self.credentials[vendor], self.place)
-            lines = [f"[heartbeats.{endpoint.ENDPOINT_NAME}]"]
-            lines += [f"{key} = {_toml_value(value)}" for key, value in table.items()]
-            tables.append("\n".join(lines) + "\n")
-        return "\n".join(tables)
+        return self.vendors.heartbeat_toml(self.place)
 
     def demo_note(self, vendor: str) -> str:
         """What the opening lines add beside a vendor's endpoint (the PBX's report listener)."""
-        note = getattr(VENDORS[vendor].endpoint_module(), "demo_note", None)
+        note = getattr(endpoint_module(vendor), "demo_note", None)
         return note(self.place) if note is not None else ""
 
     # -- what the vendors saw, for the final summary ---------------------------------------
@@ -197,22 +176,6 @@ REBOOT = {argv("REBOOT")}
     def vendor_facts(self) -> list[str]:
         """One line per vendor, read from its simulator: what reached the vendor's side."""
         return [
-            spec.endpoint_module().demo_fact(self.app(vendor), self.credentials[vendor], self.place)
-            for vendor, spec in VENDORS.items()
+            endpoint_module(vendor).demo_fact(self.app(vendor), self.credentials[vendor], self.place)
+            for vendor in VENDORS
         ]
-
-
-def _toml_value(value: Any) -> str:
-    """A TOML value for what endpoint tables hold: strings, numbers, booleans, lists of them."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
-    return _toml(str(value))
-
-
-def _toml(value: str) -> str:
-    """A TOML basic string (JSON's string escapes are valid TOML for what we write)."""
-    return json.dumps(value, ensure_ascii=False)

@@ -1,4 +1,4 @@
-"""What a world of simulators (the demo, the end-to-end tests) tells a vendor's endpoint description.
+"""What a world of simulators (the demo, the tests, the bench) tells a vendor's endpoint description.
 
 Each vendor's ``endpoint.py`` turns a simulator's URL, the credentials its ``seed_demo``
 returned and this :class:`Place` into the ``[heartbeats.<name>]`` table that points the
@@ -9,6 +9,7 @@ per vendor.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 
 @dataclass(frozen=True)
@@ -17,3 +18,7 @@ class Place:
 
     device_id: str
     report_port: int  # a free port on 127.0.0.1 for a vendor that pushes to the agent
+    serial: Optional[str] = None
+    """The device's serial number, for a vendor that knows a device by one; None: the
+    vendor's own demo serial. Several agents sharing one simulator (the bench) each need
+    their own, and a test that looks the device up in the simulator needs to know it."""

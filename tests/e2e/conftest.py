@@ -1,4 +1,4 @@
-"""End-to-end fixtures: a real broker, the five vendor simulators, and the agent as a user runs it."""
+"""End-to-end fixtures: a real broker, every registered vendor's simulator, the agent as a user runs it."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 # The broker, agent-process and subscriber helpers are shared with the MQTT tests.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "mqtt"))
 
-from e2e_world import VendorWorld
 from mqtt_brokers import BrokerProcess, have_mosquitto, make_broker
+from support.vendor_world import VendorWorld
 
 
 @pytest.fixture(params=["mosquitto", "amqtt"])

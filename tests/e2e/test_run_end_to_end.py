@@ -10,13 +10,36 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from e2e_world import DEVICE_ID, SERIAL, VENDORS, VendorWorld
 from mqtt_agent_process import AgentProcess
 from mqtt_brokers import BrokerProcess
 from mqtt_watch import Watcher
+from support.vendor_world import (
+    DEVICE_ID,
+    ENDPOINTS,
+    VENDORS,
+    VendorWorld,
+    argv_of,
+    missing_vendors,
+    run_steps,
+)
 from support.waiting import wait_until
 
 BASE = f"edge/{DEVICE_ID}"
+EVERYONE = set(ENDPOINTS)  # every registered vendor's endpoint, named by its endpoint.py
+
+
+class OnTheBroker:
+    """What the subscriber saw, for the vendors' rehearsal steps (topics under ``BASE``)."""
+
+    def __init__(self, watcher: Watcher) -> None:
+        self.watcher = watcher
+
+    def messages(self, topic: str) -> list[Any]:
+        return [seen.json() for seen in list(self.watcher.seen) if seen.topic == f"{BASE}/{topic}"]
+
+    def last(self, topic: str) -> Optional[Any]:
+        seen = self.watcher.last(f"{BASE}/{topic}")
+        return seen.json() if seen is not None else None
 
 
 def start(world: VendorWorld, broker: BrokerProcess, tmp_path: Path) -> tuple[AgentProcess, Path]:
@@ -28,59 +51,56 @@ def start(world: VendorWorld, broker: BrokerProcess, tmp_path: Path) -> tuple[Ag
 def outcomes(watcher: Watcher) -> dict[str, Any]:
     return {
         name: seen.json()
-        for name in ("iptv", "hub", "camera", "pbx", "presence")
+        for name in ENDPOINTS
         if (seen := watcher.last(f"{BASE}/heartbeat/{name}")) is not None
     }
+
+
+def test_the_world_holds_every_registered_vendor(world: VendorWorld, tmp_path: Path) -> None:
+    """A vendor added to the registry is in this world, its config and its rehearsal, by itself."""
+    assert not missing_vendors(world.servers)
+    assert not missing_vendors(world.rehearsals())
+    assert not missing_vendors(ENDPOINTS.values())
+    config = world.config(9)
+    assert all(f"[heartbeats.{name}]" in config for name in ENDPOINTS)
 
 
 def test_the_agent_serves_every_vendor_and_the_broker_then_leaves_cleanly(
     world: VendorWorld, broker: BrokerProcess, tmp_path: Path
 ) -> None:
-    token = world.credentials["telecomx"]["token"]
-    world.apps["telecomx"].queue_action(token, {"type": "START_APP", "app": "com.example.player"})
+    rehearsals = world.rehearsals()  # what only one vendor does, told by its endpoint.py
+    for rehearsal in rehearsals.values():
+        rehearsal.stage()
+    expected = [action for r in rehearsals.values() for action in (*r.seeded, *r.staged)]
+    assert expected, "no vendor asks for an action: the run would prove nothing of the runner"
     watcher = Watcher(broker.port, [f"{BASE}/#"])
+    observed = OnTheBroker(watcher)
     agent, _ = start(world, broker, tmp_path)
     try:
         # every vendor answered ok, as mirrored retained on heartbeat/<name>
         watcher.wait_for(
-            "an ok heartbeat from all five vendors",
-            lambda _: all(o.get("ok") for o in outcomes(watcher).values()) and len(outcomes(watcher)) == 5,
+            "an ok heartbeat from every vendor",
+            lambda _: (
+                all(o.get("ok") for o in outcomes(watcher).values())
+                and len(outcomes(watcher)) == len(VENDORS)
+            ),
         )
         assert {o["vendor"] for o in outcomes(watcher).values()} == set(VENDORS)
 
-        # the Telecom X actions (the seeded welcome MESSAGE and our START_APP) ran once each
-        wait_until("both Telecom X actions to run", lambda: len(world.actions_run()) >= 2)
-        # a Xyte command runs through the runner and its result goes back to the hub
-        hub = world.apps["xyte"]
-        device = wait_until("the Xyte registration", lambda: hub.device_by_sn(SERIAL))
-        hub.queue_command(device.id, "dump")
+        # each vendor's own part: the Telecom X actions, the Xyte command, the PBX report, the
+        # AI-box strategy, the PubNub presence... as its endpoint.py's rehearsal tells them
+        for vendor, rehearsal in rehearsals.items():
+            run_steps(vendor, rehearsal.steps, observed, wait_until)
+        # every action a vendor asked for ran (the Telecom X ones, the Xyte command)
         wait_until(
-            "the dump command to be reported done",
-            lambda: [c for c in hub.command_history(device.id) if c["status"] == "done"],
+            "every action the vendors asked for to run", lambda: len(world.actions_run()) >= len(expected)
         )
-        # a PBX event report reaches the agent's listener and is mirrored on pbx/<name>
-        pbx = world.apps["yeastar"]
-        pbx.push_report(
-            {"action": "ExtensionStatus", "extension": "1001", "status": "Ringing"}, attempts=5, interval=0.2
-        )
-        report = watcher.wait_for(
-            "the PBX report on pbx/pbx", lambda seen: [m for m in seen if m.topic == f"{BASE}/pbx/pbx"]
-        )
-        assert report[0].json()["extension"] == "1001"
-        # the AI-box platform's strategy is kept retained
-        strategy = watcher.wait_for(
-            "the retained strategy", lambda _: watcher.last(f"{BASE}/aibox/camera/strategy")
-        )
-        assert "isFallDetectEnable" in strategy.json()
-        # the device is present on its PubNub channel, with signed heartbeats
-        assert wait_until("presence", lambda: DEVICE_ID in world.apps["pubnub"].occupants("lobby"))
-        assert not world.apps["pubnub"].signature_failures
         # every action's success is told on the events topic
         watcher.wait_for(
             "an action.succeeded for each action",
             lambda _: (
                 {e["action_type"] for e in watcher.events(f"{BASE}/events", "action.succeeded")}
-                >= {"MESSAGE", "START_APP", "DUMP"}
+                >= {action.type for action in expected}
             ),
         )
 
@@ -91,23 +111,14 @@ def test_the_agent_serves_every_vendor_and_the_broker_then_leaves_cleanly(
         watcher.close()
 
     # each ran exactly once (types run side by side, so their order is not fixed)
-    assert sorted(world.actions_run()) == [
-        ["dump"],
-        ["message", "Hello from the Telecom X simulator"],
-        ["start", "com.example.player"],
-    ]
+    assert sorted(world.actions_run()) == sorted(argv_of(action) for action in expected)
     succeeded = {event["action_type"] for event in watcher.events(f"{BASE}/events", "action.succeeded")}
-    assert succeeded == {"MESSAGE", "START_APP", "DUMP"}
-    assert world.apps["telecomx"].last_heartbeat(token)["turnedOff"] is True
-    assert pbx.tokens() == {}, "the agent logs out of the PBX when it stops"
+    assert succeeded == {action.type for action in expected}
+    # what must hold once the agent left: the goodbye heartbeat, the PBX logout...
+    for vendor, rehearsal in rehearsals.items():
+        run_steps(vendor, rehearsal.after_stop, observed, wait_until)
     state = watcher.last(f"{BASE}/state").json()
-    assert state["memory_total_bytes"] > 0 and set(state["heartbeats"]) == {
-        "iptv",
-        "hub",
-        "camera",
-        "pbx",
-        "presence",
-    }
+    assert state["memory_total_bytes"] > 0 and set(state["heartbeats"]) == EVERYONE
 
 
 def ok_endpoints(status: dict[str, Any]) -> set[str]:
@@ -120,16 +131,15 @@ def recent_actions(status: dict[str, Any]) -> list[tuple[str, str]]:
 
 def test_status_tells_what_the_agent_did(world: VendorWorld, broker: BrokerProcess, tmp_path: Path) -> None:
     agent, config = start(world, broker, tmp_path)
-    everyone = {"iptv", "hub", "camera", "pbx", "presence"}
+    everyone = EVERYONE
+    # the actions the simulators ask for as seeded (the Telecom X welcome MESSAGE), nothing staged
+    welcome = [(action.type, "succeeded") for r in world.rehearsals().values() for action in r.seeded]
+    assert welcome, "no vendor's seeded simulator asks for an action"
     try:
         # what an operator asking `edge-agent status` on the device sees while it runs
         def settled() -> Optional[dict[str, Any]]:
             found = run_status(config, started=False)
-            done = (
-                found
-                and ok_endpoints(found) == everyone
-                and recent_actions(found) == [("MESSAGE", "succeeded")]
-            )
+            done = found and ok_endpoints(found) == everyone and recent_actions(found) == welcome
             return found if done else None
 
         status = wait_until("status to show every vendor ok and the welcome message done", settled)
@@ -140,7 +150,7 @@ def test_status_tells_what_the_agent_did(world: VendorWorld, broker: BrokerProce
     status = run_status(config)
     assert status["agent"]["running"] is False and status["agent"]["stopped"]
     assert ok_endpoints(status) == everyone  # the goodbye beats went well too
-    assert recent_actions(status) == [("MESSAGE", "succeeded")]
+    assert recent_actions(status) == welcome
     assert status["outbox"]["depth"] == 0
 
 

@@ -1,9 +1,9 @@
-"""Fixtures of the fault suite: a mosquitto of the test's own, the five simulators, the agent.
+"""Fixtures of the fault suite: a mosquitto of the test's own, every vendor's simulator, the agent.
 
 The broker, agent-process, subscriber and network-gate helpers are shared with the MQTT
-tests, the vendor world with the end-to-end tests, and the fake clock and snapshot with
-the vendor tests: their folders go on ``sys.path`` and their uniquely named modules are
-imported, never a ``conftest``.
+tests, and the snapshot with the vendor tests: their folders go on ``sys.path`` and their
+uniquely named modules are imported, never a ``conftest``. The vendor world, generated
+from the registry, is ``support.vendor_world``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,6 @@ import sys
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent.parent
-for folder in ("mqtt", "e2e", "vendors"):
+for folder in ("mqtt", "vendors"):
     if str(TESTS / folder) not in sys.path:
         sys.path.insert(0, str(TESTS / folder))

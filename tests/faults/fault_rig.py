@@ -1,17 +1,19 @@
 """The world a fault test runs the agent in, and the eyes it judges the agent with.
 
 The agent runs as users run it (``python -m edge_agent run -c FILE``, a process of its
-own) against a mosquitto started by the test and the five vendor simulators in the test
-process. Between the agent and the broker sits a :class:`NetGate`, so a test can cut the
-network, or decide when the agent may reach a restarted broker again (after the
-subscriber is back, so it misses nothing). Everything is judged from the outside: a plain
+own) against a mosquitto started by the test and every registered vendor's simulator in
+the test process (``tests/support/vendor_world.py``, generated from the registry).
+Between the agent and the broker sits a :class:`NetGate`, so a test can cut the network,
+or decide when the agent may reach a restarted broker again (after the subscriber is
+back, so it misses nothing). Everything is judged from the outside: a plain
 subscriber connected straight to the broker, the simulators' records, the stand-in action
 program's log, ``edge-agent status`` and ``/proc/<pid>``.
 
 The config is the end-to-end one with faster failure handling, so a fault test sees a
-failure and its recovery within seconds: 1 s heartbeats and timeouts (2 s for an AI-box
-Ack), backoff from 0.2 s to 1 s, and the AI-box platform asking for its 5 s minimum
-interval.
+failure and its recovery within seconds: 1 s heartbeats and timeouts, backoff from 0.2 s
+to 1 s, and what each vendor's ``endpoint.py`` adds in its ``FAST_FAILURES`` (2 s for an
+AI-box Ack, the shortest PubNub presence); the AI-box platform asks for its 5 s minimum
+interval (its ``prepare``).
 """
 
 from __future__ import annotations
@@ -27,16 +29,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable, Optional, TypeVar
 
-from e2e_world import DEVICE_ID, ENDPOINTS, VendorWorld
 from mqtt_agent_process import AgentProcess
 from mqtt_brokers import BrokerProcess, mosquitto
 from mqtt_watch import Watcher
 from net_gate import NetGate
+from support.vendor_world import DEVICE_ID, ENDPOINTS, VendorWorld
 from support.waiting import wait_until
 
 T = TypeVar("T")
 BASE = f"edge/{DEVICE_ID}"
-FAST_FAILURES = "timeout = 1\nbackoff_initial = 0.2\nbackoff_max = 1\nforbidden_backoff = 2\n"
 # The end-to-end stand-in starts a Python per action; under load that caps the runner at a
 # few actions a second, slower than the fault tests queue them. This one is shell builtins
 # only, and writes the same JSON argv lines (the tests' arguments hold no quotes).
@@ -49,11 +50,8 @@ printf '%s]\\n' "$line" >> {log}
 
 def fault_config(world: VendorWorld, broker_port: int) -> str:
     """The end-to-end config with every endpoint failing fast, so a fault test sees recovery soon."""
-    extra = {name: FAST_FAILURES for name in ENDPOINTS}
-    extra["camera"] += "response_timeout = 2\n"
-    extra["pbx"] += "interval = 2\n"
     return world.config(
-        broker_port, profile="none", reconnect_max=1, presence_timeout=20, endpoint_extra=extra
+        broker_port, profile="none", reconnect_max=1, endpoint_extra=world.fast_failure_extra()
     )
 
 
@@ -79,7 +77,6 @@ class Rig:
         self.workdir = workdir
         self.world = VendorWorld(workdir)
         self.world.action_program.write_text(QUICK_ACTION_PROGRAM.format(log=self.world.action_log))
-        self.world.apps["aibox"].set_intervals(5, 5)  # the protocol's minimum, so tests need not wait 30 s
         self.broker: BrokerProcess = mosquitto(workdir).start()
         self.gate = NetGate(self.broker.port)
         self.watcher = Watcher(self.broker.port, [f"{BASE}/#"])

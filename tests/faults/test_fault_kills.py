@@ -24,9 +24,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from e2e_world import SERIAL
 from fault_rig import BASE, Feeder, ReportPusher, Rig, first_arrivals
 from mqtt_brokers import have_mosquitto
+from support.vendor_world import SERIAL
 from support.waiting import wait_until
 
 SEED = 20261125

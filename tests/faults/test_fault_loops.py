@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
-from e2e_world import DEVICE_ID, free_port
 from fault_rig import Rig
 from mqtt_agent_process import AgentProcess, agent_config
 from mqtt_brokers import have_mosquitto, mosquitto
 from storage_faults import Filler, tiny_disk
+from support.vendor_world import DEVICE_ID, free_port
 from support.waiting import wait_until
 
 from edge_agent.agent import Agent

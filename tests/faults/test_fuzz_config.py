@@ -20,19 +20,15 @@ from hypothesis import strategies as st
 from edge_agent.config import (
     VENDOR_NAMES,
     ActionsConfig,
-    AiBoxConfig,
     Config,
     DeviceConfig,
     MetricsConfig,
     MqttConfig,
-    PubNubConfig,
     StorageConfig,
-    TelecomXConfig,
-    XyteConfig,
-    YeastarConfig,
     parse_config,
 )
 from edge_agent.errors import ConfigError
+from edge_agent.vendors.registry import VENDORS
 
 SECTIONS = {
     "device": DeviceConfig,
@@ -41,13 +37,8 @@ SECTIONS = {
     "storage": StorageConfig,
     "actions": ActionsConfig,
 }
-VENDOR_MODELS = {
-    "telecomx": TelecomXConfig,
-    "xyte": XyteConfig,
-    "aibox": AiBoxConfig,
-    "yeastar": YeastarConfig,
-    "pubnub": PubNubConfig,
-}
+VENDOR_MODELS = {name: spec.config_class() for name, spec in VENDORS.items()}  # every registered vendor
+FALLBACK_MODEL = next(iter(VENDOR_MODELS.values()))  # keys for a table whose vendor is unknown or absent
 BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
@@ -120,7 +111,7 @@ def documents(draw: Any) -> str:
         lines.append(f"[heartbeats.{toml_key(name)}]")
         if draw(st.booleans()):
             lines.append(f"vendor = {json.dumps(vendor)}")
-        model = VENDOR_MODELS.get(vendor, TelecomXConfig)
+        model = VENDOR_MODELS.get(vendor, FALLBACK_MODEL)
         lines += [f"{toml_key(k)} = {toml_value(v)}" for k, v in draw(table(keys_of(model))).items()]
     return "\n".join(lines) + "\n"
 

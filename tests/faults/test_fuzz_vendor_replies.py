@@ -20,6 +20,7 @@ from fuzz_settings import FUZZ
 from hypothesis import given
 from hypothesis import strategies as st
 from support.clock import FakeClock
+from support.vendor_world import VENDORS, decoders, describers, missing_vendors, offline_config, valid_reply
 from vendor_helpers import sample_snapshot
 
 from edge_agent.config import parse_config
@@ -28,57 +29,11 @@ from edge_agent.heartbeat.context import StoreContext
 from edge_agent.model import Event
 from edge_agent.store import Store
 from edge_agent.vendors import adapter_class
-from edge_agent.vendors.aibox import format as aibox
-from edge_agent.vendors.pubnub import adapter as pubnub
-from edge_agent.vendors.telecomx import adapter as telecomx
 from edge_agent.vendors.types import HttpRequest, HttpResponse, error_detail
-from edge_agent.vendors.xyte import format as xyte
-from edge_agent.vendors.yeastar import adapter as yeastar
 
-VENDORS = ("telecomx", "xyte", "aibox", "yeastar", "pubnub")
+# Every registered vendor, each with the endpoint its endpoint.py describes (named after the
+# vendor) and the replies its valid_reply() says a working server gives: tests/support/vendor_world.py.
 MAX_REQUESTS_PER_BEAT = 60  # far above any real beat; a loop past it is a bug in itself
-
-CONFIG = """
-[device]
-id = "fuzz-1"
-
-[storage]
-path = "{store}"
-
-[heartbeats.telecomx]
-vendor = "telecomx"
-url = "http://127.0.0.1:9/iptv/app/heartbeat"
-token = "12345678901234567890ABCD"
-
-[heartbeats.xyte]
-vendor = "xyte"
-entry_url = "http://127.0.0.1:9"
-hardware_key = "hw-key"
-sn = "SN-1"
-mac = "02:00:00:00:00:01"
-firmware_version = "1.0.0"
-
-[heartbeats.aibox]
-vendor = "aibox"
-url = "http://127.0.0.1:9/event"
-serial_number = "CAM-1"
-
-[heartbeats.yeastar]
-vendor = "yeastar"
-url = "http://127.0.0.1:9"
-username = "api"
-password = "secret"
-report_ip = "127.0.0.1"
-
-[heartbeats.pubnub]
-vendor = "pubnub"
-origin = "http://127.0.0.1:9"
-subscribe_key = "sub-c-1"
-publish_key = "pub-c-1"
-secret_key = "sec-c-1"
-channels = ["lobby"]
-state = ["cpu_percent"]
-"""
 
 json_scalars = (
     st.none()
@@ -94,63 +49,16 @@ json_values = st.recursive(
     ),
     max_leaves=20,
 )
-numbers = st.one_of(
-    st.integers(-10, 100_000), st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=6), st.none()
-)
 
 
 def valid_answer(vendor: str, request: HttpRequest, draw: Callable[[Any], Any]) -> Any:
-    """What the vendor's documents say a working server answers ``request`` with."""
-    path = request.url.split("?")[0]
-    if vendor == "telecomx":
-        actions = [
-            {"type": "MESSAGE", "message": draw(st.text(max_size=20)), "date": draw(st.integers(0, 2**41))},
-            {"type": "START_APP", "app": "com.example.app", "date": draw(st.integers(0, 2**41))},
-            {"type": "REBOOT", "date": draw(st.integers(0, 2**41))},
-        ]
-        return draw(st.lists(st.sampled_from(actions), max_size=3))
-    if vendor == "xyte":
-        if path.endswith("/v1/devices"):
-            return {
-                "id": draw(st.uuids()).hex,
-                "access_key": "0123456789abcdef",
-                "hub_url": "http://127.0.0.1:9/hub",
-            }
-        if path.endswith("/telemetry"):
-            return {
-                "config_version": draw(st.integers(0, 5)),
-                "command": draw(st.booleans()),
-                "new_licenses": draw(st.booleans()),
-                "info_version": 0,
-                "latest_fw_version": draw(st.sampled_from(["0.9.0", "1.0.0", "1.3.4"])),
-                "success": True,
-            }
-        if path.endswith("/config"):
-            return {"version": draw(st.integers(0, 5)), "config": {"interval": draw(numbers)}}
-        if path.endswith("/command") and request.method == "GET":
-            name = draw(st.sampled_from(["reboot", "dump", "restart-player"]))
-            return {"id": draw(st.uuids()).hex, "name": name, "status": "pending", "parameters": {}}
-        if path.endswith("/licenses") and request.method == "GET":
-            change = draw(st.sampled_from(["add", "update", "remove"]))
-            return [{"id": draw(st.text(min_size=1, max_size=8)), change: True, "data": "x"}]
-        return {"success": True}
-    if vendor == "aibox":
-        sent = request.json_body if isinstance(request.json_body, dict) else {}
-        info = {
-            "eventId": (sent.get("info") or {}).get("eventId"),
-            "time": "20200331T101002+08",
-            "heartbeatInterval": draw(numbers),
-            "eventSendMode": draw(st.sampled_from(["realTime", "Retransmission"])),
-        }
-        if draw(st.booleans()):
-            info["strategy"] = {"heartBeatInterval": draw(numbers), "isFallDetectEnable": True}
-        return {"operator": "heartbeat-Ack", "info": info, "result": {"errorNo": 0, "description": "ok"}}
-    if vendor == "yeastar":
-        if path.endswith("/login"):
-            return {"status": "Success", "token": draw(st.from_regex(r"[0-9a-f]{32}", fullmatch=True))}
-        errno = draw(st.sampled_from([None, None, "20004", "20002", "20011", "30001", "99999"]))
-        return {"status": "Success"} if errno is None else {"status": "Failed", "errno": errno}
-    return {"status": 200, "message": "OK", "service": "Presence"}
+    """What the vendor's documents say a working server answers ``request`` with (its endpoint.py)."""
+    return valid_reply(vendor, request, draw)
+
+
+def encoded(answer: Any) -> bytes:
+    """The body of an answer: JSON, or the bytes themselves for a vendor that answers plain text."""
+    return answer if isinstance(answer, bytes) else json.dumps(answer).encode()
 
 
 def mutated(answer: Any, draw: Callable[[Any], Any]) -> Any:
@@ -196,11 +104,11 @@ def responses(draw: Callable[[Any], Any], vendor: str, request: HttpRequest) -> 
     kind = draw(st.sampled_from(["valid", "valid", "mutated", "hostile"]))
     headers = {"content-type": "application/json"}
     if kind == "valid":
-        return HttpResponse(200, json.dumps(valid_answer(vendor, request, draw)).encode(), headers)
+        return HttpResponse(200, encoded(valid_answer(vendor, request, draw)), headers)
     if kind == "mutated":
         body = mutated(valid_answer(vendor, request, draw), draw)
         status = draw(st.one_of(st.just(200), STATUSES))
-        return HttpResponse(status, json.dumps(body).encode(), headers)
+        return HttpResponse(status, encoded(body), headers)
     body = draw(
         st.one_of(
             json_values.map(lambda value: json.dumps(value).encode()),
@@ -214,8 +122,9 @@ def responses(draw: Callable[[Any], Any], vendor: str, request: HttpRequest) -> 
 
 def test_every_adapter_turns_any_reply_into_a_reply_or_a_vendor_error(tmp_path: Path) -> None:
     config_path = tmp_path / "edge-agent.toml"
-    config_path.write_text(CONFIG.format(store=tmp_path / "agent.db"))
+    config_path.write_text(offline_config("fuzz-1", tmp_path / "agent.db"))
     config = parse_config(config_path.read_text(), config_path)
+    assert not missing_vendors(config.heartbeats), "a registered vendor the fuzzer never reaches"
     examples = iter(range(10**9))
 
     @FUZZ
@@ -274,29 +183,22 @@ def beat_once(adapter: Any, vendor: str, final: bool, clock: FakeClock, data: st
 def test_every_decoder_reads_any_reply_as_an_answer_or_a_vendor_error() -> None:
     request = HttpRequest("POST", "http://127.0.0.1:9/", json_body={"info": {"eventId": 7}})
 
-    decoders: list[Callable[[HttpResponse], Any]] = [
-        lambda response: telecomx.decode(response, "telecomx"),
-        xyte.decode_registration,
-        xyte.decode_telemetry,
-        xyte.decode_config,
-        xyte.decode_command,
-        xyte.decode_licenses,
-        lambda response: aibox.decode_ack(response, 7),
-        yeastar.decode,
-        pubnub.decode,
-    ]
+    readers = decoders(request)  # every vendor's, from its endpoint.py
+    refusals = describers()
+    assert readers and refusals
 
     @FUZZ
     @given(vendor=st.sampled_from(VENDORS), data=st.data())
     def one(vendor: str, data: st.DataObject) -> None:
         response = data.draw(responses(vendor, request))
-        for decode in decoders:
+        for decode in readers:
             try:
                 decode(response)
             except VendorError as exc:
                 assert str(exc)
         # the helpers that describe a refusal never fail themselves
         assert isinstance(error_detail(response), str)
-        assert isinstance(pubnub.denial(response), dict)
+        for describe, kind in refusals:
+            assert isinstance(describe(response), kind)
 
     one()

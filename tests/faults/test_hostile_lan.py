@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import pytest
-from e2e_world import SERIAL
 from fault_rig import BASE, Rig
 from mqtt_brokers import have_mosquitto
+from support.vendor_world import SERIAL
 from support.waiting import wait_until
 
 from edge_agent.errors import VendorProtocolError

@@ -10,7 +10,9 @@ from __future__ import annotations
 import ast
 import asyncio
 import contextlib
+import importlib.util
 import json
+import sys
 import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +24,7 @@ from vendor_helpers import FakeClock, sample_snapshot
 
 from edge_agent.config import Config, parse_config
 from edge_agent.config.heartbeats import HeartbeatConfig
-from edge_agent.demo.world import _toml_value
+from edge_agent.demo.vendor_world import toml_table
 from edge_agent.errors import VendorError
 from edge_agent.heartbeat.context import StoreContext
 from edge_agent.heartbeat.transport import HttpTransport
@@ -81,9 +83,8 @@ def bench(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Bench]:
     credentials = simulator.seed_demo(app)
     with SimulatorServer(app) as server:
         table = spec.endpoint_module().endpoint_table(server.url, credentials, Place(DEVICE_ID, 9))
-        lines = [f"[device]\nid = {json.dumps(DEVICE_ID)}\n", f"[heartbeats.{vendor}]"]
-        lines += [f"{key} = {_toml_value(value)}" for key, value in table.items()]
-        config = parse_config("\n".join(lines) + "\n", tmp_path / "edge-agent.toml")
+        text = f"[device]\nid = {json.dumps(DEVICE_ID)}\n\n" + toml_table(f"heartbeats.{vendor}", table)
+        config = parse_config(text, tmp_path / "edge-agent.toml")
         store = Store(tmp_path / "agent.db")
         try:
             yield Bench(vendor, server, config, store, [], FakeClock())
@@ -105,6 +106,8 @@ def test_the_registries_agree() -> None:
             assert callable(getattr(simulator, convention)), f"{name}: simulator lacks {convention}()"
         endpoint = spec.endpoint_module()
         assert endpoint.ENDPOINT_NAME and callable(endpoint.demo_fact)
+        for convention in ("endpoint_table", "valid_reply"):  # every world, and the fuzz suite, use them
+            assert callable(getattr(endpoint, convention)), f"{name}: endpoint.py lacks {convention}()"
 
 
 def test_a_beat_against_its_simulator_succeeds(bench: Bench) -> None:
@@ -179,22 +182,94 @@ def test_the_final_beat_never_registers(bench: Bench) -> None:
     assert bench.state() == {}, f"{bench.vendor}: the final beat left state behind: {bench.state()}"
 
 
-HAND_WRITTEN_WORLDS = [
-    "tests/e2e/e2e_world.py",
+# -- the worlds: generated from the registry, none names a vendor -----------------------------
+# (The fault tests that exercise one vendor's own guarantees, e.g. the PBX reports under a
+# broker outage, name it: they are that vendor's tests, not a world.)
+
+ROOT = PACKAGE.parent
+GENERATED_WORLDS = [
+    "edge_agent/demo/vendor_world.py",  # the generator: simulators and endpoint tables
+    "tests/support/vendor_world.py",  # the tests' world: e2e, the fault rig, the fuzz suite
+    "tests/e2e/conftest.py",
     "tests/faults/test_fuzz_vendor_replies.py",
     "bench/agent_rig.py",
 ]
 
 
-@pytest.mark.parametrize("path", HAND_WRITTEN_WORLDS)
-def test_the_worlds_still_written_by_hand_name_only_registered_vendors(path: str) -> None:
-    """The tuned worlds (see docs/adding-a-vendor.md) list vendors by hand: each must be registered."""
-    tree = ast.parse((PACKAGE.parent / path).read_text())
-    (listed,) = [
-        ast.literal_eval(node.value)
-        for node in tree.body
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "VENDORS" for t in node.targets)
-    ]
-    assert listed and set(listed) <= set(VENDORS), (
-        f"{path}: {sorted(set(listed) - set(VENDORS))} not registered"
+@pytest.mark.parametrize("path", GENERATED_WORLDS)
+def test_the_worlds_name_no_vendor_by_hand(path: str) -> None:
+    """What a world needs of one vendor is in the vendor's folder (docs/adding-a-vendor.md)."""
+    tree = ast.parse((ROOT / path).read_text())
+    named = {
+        node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and node.value in VENDORS
+    }
+    imported = {
+        name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module
+        for name in [node.module]
+        if name.startswith("edge_agent.vendors.") and name.split(".")[2] in VENDORS
+    }
+    assert not (named | imported), f"{path} names {sorted(named | imported)}"
+
+
+def _vendors_of(config_text: str, tmp_path: Path) -> list[str]:
+    config = parse_config(config_text, tmp_path / "world.toml")
+    return [endpoint.vendor for endpoint in config.heartbeats.values()]
+
+
+def _demo_world(tmp_path: Path) -> list[str]:
+    from edge_agent.demo.world import DemoWorld
+
+    world = DemoWorld.start(tmp_path)
+    try:
+        return _vendors_of(world.config_text(), tmp_path)
+    finally:
+        world.close()
+
+
+def _test_world(tmp_path: Path) -> list[str]:
+    from support.vendor_world import VendorWorld
+
+    world = VendorWorld(tmp_path)
+    try:
+        return _vendors_of(world.config(9, endpoint_extra=world.fast_failure_extra()), tmp_path)
+    finally:
+        world.close()
+
+
+def _fuzz_world(tmp_path: Path) -> list[str]:
+    from support.vendor_world import offline_config
+
+    return _vendors_of(offline_config("fuzz-1", tmp_path / "fuzz.db"), tmp_path)
+
+
+def _bench_world(tmp_path: Path) -> list[str]:
+    bench = str(ROOT / "bench")
+    sys.path.insert(0, bench)
+    try:
+        found = importlib.util.spec_from_file_location("agent_rig", ROOT / "bench" / "agent_rig.py")
+        assert found is not None and found.loader is not None
+        rig = importlib.util.module_from_spec(found)
+        found.loader.exec_module(rig)
+    finally:
+        sys.path.remove(bench)
+    sims = rig.Simulators(10)
+    try:
+        assert set(sims.servers) == set(VENDORS)
+        path = rig.agent_config(tmp_path, 9, device_id="full", metrics_interval=10, sims=sims)
+        return _vendors_of(path.read_text(), tmp_path)
+    finally:
+        sims.close()
+
+
+WORLDS = {"demo": _demo_world, "e2e and faults": _test_world, "fuzz": _fuzz_world, "bench": _bench_world}
+
+
+@pytest.mark.parametrize("world", sorted(WORLDS))
+def test_every_world_holds_every_registered_vendor(world: str, tmp_path: Path) -> None:
+    """A vendor's registry line brings it into the demo, e2e, fault, fuzz and bench worlds by itself."""
+    vendors = WORLDS[world](tmp_path)
+    assert vendors == list(VENDOR_NAMES), (
+        f"the {world} world has {vendors}, the registry {list(VENDOR_NAMES)}"
     )

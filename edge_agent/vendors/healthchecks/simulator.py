@@ -69,6 +69,8 @@ class HealthchecksSimulator:
         self.clock = clock or SimClock()
         self.prefix = prefix.rstrip("/")
         self.legacy_bodies = False
+        self.rate_limit = RATE_LIMIT
+        """Pings per check per minute: Healthchecks.io's limit; a test world beating each second raises it."""
         self._checks: dict[str, Check] = {}
         self._lock = threading.Lock()
 
@@ -105,7 +107,7 @@ class HealthchecksSimulator:
             check, kind, created = found
             now = self.clock.timestamp()
             check.recent = [t for t in check.recent if now - t < 60]
-            if len(check.recent) >= RATE_LIMIT:
+            if len(check.recent) >= self.rate_limit:
                 return self._refuse(429, "rate limited")
             check.recent.append(now)
             body = (
