@@ -121,13 +121,15 @@ class Agent:
     @classmethod
     def from_config(cls, config: Config, *, clock: Optional[Clock] = None) -> Agent:
         """The agent ``edge-agent run`` starts: real collectors, the store at ``[storage] path``."""
+        from edge_agent import startup_cpu
         from edge_agent.collectors import MetricsCollector
 
         clock = clock or SystemClock()
         store = Store(
             config.storage.path, outbox_max=config.storage.outbox_max, open_wait=config.storage.open_wait
         )
-        return cls(config, store=store, collector=MetricsCollector.from_config(config, clock), clock=clock)
+        collector = MetricsCollector.from_config(config, clock, cpu_start=startup_cpu.consume())
+        return cls(config, store=store, collector=collector, clock=clock)
 
     # -- how other parts plug in ----------------------------------------------------------
 
