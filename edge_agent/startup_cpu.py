@@ -28,6 +28,9 @@ from typing import Optional
 STAT = "/proc/stat"
 ENV = "EDGE_AGENT_CPU_START"
 """The first process's read, handed to the interpreter that ``run`` replaces itself with."""
+HANDED_WITH = "EDGE_AGENT_PLAIN_CONFIG_FD"
+"""Set by ``run`` for the same exec (``edge_agent.cli.run.PLAIN_CONFIG_FD``): without it, a
+:data:`ENV` in the environment is a stray (a shell's, a parent's) and is ignored."""
 
 StartRead = tuple[str, float]
 """The aggregate ``cpu`` line of ``/proc/stat``, and this process's own CPU seconds when it was read."""
@@ -45,7 +48,7 @@ def take() -> None:
     """Keep the aggregate ``cpu`` line of ``/proc/stat`` now, or the one handed over by :data:`ENV`."""
     global _read
     handed = os.environ.pop(ENV, None)
-    if handed is not None:
+    if handed is not None and HANDED_WITH in os.environ:
         own, _, line = handed.partition(";")
         try:
             _read = (line, float(own)) if line.startswith("cpu ") else None

@@ -164,6 +164,12 @@ def test_the_start_read_goes_to_the_exec_d_interpreter_and_is_used_once(monkeypa
     assert first is not None and first[0].startswith("cpu ")  # this test runs on Linux
     handed = "0.25;cpu  1 2 3 4 5 6 7 8 0 0"
     monkeypatch.setenv(startup_cpu.ENV, handed)
+    startup_cpu.take()  # a stray variable, not run's own exec: ignored, and removed
+    stray = startup_cpu.consume()
+    assert stray is not None and stray[0] != handed.partition(";")[2]
+    assert startup_cpu.ENV not in os.environ
+    monkeypatch.setenv(startup_cpu.ENV, handed)
+    monkeypatch.setenv(startup_cpu.HANDED_WITH, "7")  # what run sets for its exec, beside it
     startup_cpu.take()  # the new interpreter: the handed-over read wins over a fresh one
     assert startup_cpu.ENV not in os.environ
     assert startup_cpu.handover() == {startup_cpu.ENV: handed}
