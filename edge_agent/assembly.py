@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 def build_agent(config: Config, *, clock: Optional[Clock] = None) -> Agent:
     """The agent ``edge-agent run`` runs: everything the config names, connected."""
+    from edge_agent import startup_cpu
     from edge_agent.collectors import MetricsCollector
 
     clock = clock or SystemClock()
@@ -65,7 +66,7 @@ def build_agent(config: Config, *, clock: Optional[Clock] = None) -> Agent:
     agent = Agent(
         config,
         store=store,
-        collector=MetricsCollector.from_config(config, clock),
+        collector=MetricsCollector.from_config(config, clock, cpu_start=startup_cpu.consume()),
         clock=clock,
         publisher=publisher,
         facilities=_facilities(config),

@@ -102,8 +102,16 @@ def _load(module_name: str):  # type: ignore[no-untyped-def]
     return importlib.import_module(f"edge_agent.cli.{module_name}")
 
 
+TAKES_CPU_START = ("run", "metrics")
+"""Subcommands whose first snapshot measures CPU from the process's start (:mod:`edge_agent.startup_cpu`)."""
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     words = sys.argv[1:] if argv is None else argv
+    if _chosen_command(words) in TAKES_CPU_START:
+        from edge_agent import startup_cpu
+
+        startup_cpu.take()  # first, so the start-up is the first CPU figure's window
     parser = build_parser(words)
     args = parser.parse_args(words)
     args._words = words if argv is None else None  # what a subcommand may exec itself again with

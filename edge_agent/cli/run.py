@@ -123,6 +123,7 @@ def _run_lean(config: Config, words: list[str]) -> None:
         return
     if "ANDROID_ROOT" in os.environ and os.environ.get(LEAN_ENV) != "1":
         return  # Android's seccomp policy may kill on a syscall it does not allow: ask first
+    from edge_agent import startup_cpu
     from edge_agent.plain_config import dumps
 
     try:
@@ -139,7 +140,8 @@ def _run_lean(config: Config, words: list[str]) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         argv = [sys.executable, "-m", "edge_agent", *words]
-        os.execve(sys.executable, argv, {**os.environ, PLAIN_CONFIG_FD: str(fd)})
+        environ = {**os.environ, **startup_cpu.handover(), PLAIN_CONFIG_FD: str(fd)}
+        os.execve(sys.executable, argv, environ)
     except OSError as exc:
         os.close(fd)
         log.info("running with the validated config in this process: %s", exc)

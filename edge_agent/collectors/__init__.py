@@ -85,6 +85,7 @@ class MetricsCollector:
         environ: Optional[Mapping[str, str]] = None,
         sleep: Callable[[float], None] = time.sleep,
         registry: Mapping[str, CollectorFactory] = COLLECTORS,
+        cpu_start: Optional[tuple[str, float]] = None,
     ) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.host = HostPaths(metrics_config.host_root)
@@ -104,6 +105,7 @@ class MetricsCollector:
             commands=self.commands,
             sleep=sleep,
             apps=tuple(wanted),
+            cpu_start=cpu_start,
         )
         self._collectors: dict[str, Collector] = {name: make(context) for name, make in registry.items()}
         # CPU usage is a delta against the previous cycle: two overlapping cycles would
@@ -111,10 +113,16 @@ class MetricsCollector:
         self._cycle_lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, config: Config, clock: Optional[Clock] = None) -> MetricsCollector:
-        """A collector for ``[metrics]``, also looking up the apps each heartbeat endpoint reports."""
+    def from_config(
+        cls, config: Config, clock: Optional[Clock] = None, *, cpu_start: Optional[tuple[str, float]] = None
+    ) -> MetricsCollector:
+        """A collector for ``[metrics]``, also looking up the apps each heartbeat endpoint reports.
+
+        ``cpu_start``: the process's own read of ``/proc/stat`` at its start, which its first
+        CPU figure is measured from (``edge_agent.startup_cpu``, see ``CollectorContext``).
+        """
         extra = [app for hb in config.heartbeats.values() for app in hb.watched_apps()]
-        return cls(config.metrics, clock=clock, apps=extra)
+        return cls(config.metrics, clock=clock, apps=extra, cpu_start=cpu_start)
 
     def collect(self) -> Snapshot:
         """One reading of every family; a missing or denied sensor is an ``unavailable`` entry."""

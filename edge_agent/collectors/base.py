@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional, Protocol
 
 from edge_agent.collectors.commands import CommandRunner
 from edge_agent.collectors.host import HostPaths
@@ -32,6 +32,10 @@ class CollectorContext:
     commands: CommandRunner
     sleep: Callable[[float], None]
     apps: tuple[str, ...] = ()
+    cpu_start: Optional[tuple[str, float]] = None
+    """The aggregate ``cpu`` line of ``/proc/stat`` read when the process started, and the
+    process's own CPU seconds then (``edge_agent.startup_cpu``): the CPU collector's
+    first baseline, when it has one."""
 
 
 @dataclass

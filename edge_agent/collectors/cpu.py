@@ -4,8 +4,12 @@ Usage is the share of non-idle ticks between two reads of the aggregate ``cpu`` 
 The collector keeps the previous read, so a long-lived agent measures each interval.
 Three cases need care, and each is answered honestly rather than with a made-up figure:
 
-* The first read of a fresh process has nothing to compare with: it takes a second,
-  short sample (``FRESH_SAMPLE_SECONDS`` later, through the injected ``sleep``).
+* The first read of a fresh process has nothing to compare with. When the process read
+  ``/proc/stat`` as it started (``edge_agent.startup_cpu``, handed in as
+  ``CollectorContext.cpu_start``, only for the live host), the first figure is the
+  delta over the start-up, with the process's own CPU time in it counted as idle (as
+  during a sleep), if at least ``MIN_TICKS`` ticks passed; otherwise it takes a
+  second, short sample (``FRESH_SAMPLE_SECONDS`` later, through the injected ``sleep``).
 * Counters that go backwards (a CPU hot-unplugged, a counter wrap, a restored VM) would
   give a negative or >100 % figure: the read becomes the new baseline and a fresh short
   sample is taken. "Backwards" is judged on the busy, idle and total sums, not on single
@@ -20,6 +24,7 @@ with that reason; the load averages are read independently.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import ClassVar, Optional
 
@@ -31,6 +36,7 @@ STAT = "/proc/stat"
 LOADAVG = "/proc/loadavg"
 FRESH_SAMPLE_SECONDS = 0.2
 MIN_TICKS = 10  # /proc/stat counts in 1/100 s per CPU whatever the kernel's HZ
+TICKS_PER_SECOND = 100  # USER_HZ, the unit of /proc/stat
 
 # user nice system idle iowait irq softirq steal; guest and guest_nice are already in user/nice.
 _COUNTED_FIELDS = 8
@@ -92,6 +98,22 @@ def read_load_averages(host: HostPaths) -> dict[str, float]:
     return {"load_1m": one, "load_5m": five, "load_15m": fifteen}
 
 
+def _own_cpu_seconds() -> float:
+    """This process's user + system CPU time (an exec keeps counting it)."""
+    times = os.times()
+    return times.user + times.system
+
+
+def _start_times(read: Optional[tuple[str, float]]) -> Optional[tuple[CpuTimes, float]]:
+    """The counters of the read taken as the process started and its own CPU seconds then, or None."""
+    if read is None:
+        return None
+    try:
+        return parse_cpu_times(read[0]), read[1]
+    except SensorUnavailable:
+        return None
+
+
 class CpuCollector:
     """CPU usage since the previous cycle, and the load averages."""
 
@@ -102,6 +124,8 @@ class CpuCollector:
         self._sleep = context.sleep
         self._baseline: Optional[CpuTimes] = None
         self._last_percent: Optional[float] = None
+        self._start = _start_times(context.cpu_start) if self._host.is_live else None
+        self._own_cpu = _own_cpu_seconds
         # The fresh sample sleeps a fifth of a second; not worth a thread of its own.
         self.may_wait = False
 
@@ -119,6 +143,13 @@ class CpuCollector:
     def _cpu_percent(self) -> float:
         current = self._read_times()
         baseline = self._baseline
+        if baseline is None and self._start is not None:
+            start, self._start = self._start, None  # the process's own start: used once
+            percent = self._since_start(start, current)
+            if percent is not None:
+                self._baseline = current
+                self._last_percent = percent
+                return percent
         if baseline is None or current.is_behind(baseline):
             return self._fresh_sample(current)
         percent = usage_percent(baseline, current, MIN_TICKS)
@@ -129,6 +160,15 @@ class CpuCollector:
         self._baseline = current
         self._last_percent = percent
         return percent
+
+    def _since_start(self, start: tuple[CpuTimes, float], current: CpuTimes) -> Optional[float]:
+        """Usage since the process started, its own CPU time counted as idle; None: too few ticks."""
+        times, own_then = start
+        if current.is_behind(times) or current.total - times.total < MIN_TICKS:
+            return None
+        busy = current.busy - times.busy
+        own = min(busy, max(0, round((self._own_cpu() - own_then) * TICKS_PER_SECOND)))
+        return round(min(100.0, max(0.0, 100.0 * (busy - own) / (current.total - times.total))), 1)
 
     def _fresh_sample(self, start: CpuTimes) -> float:
         """Take ``start`` as the baseline and measure a short interval from it."""

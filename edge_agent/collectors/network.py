@@ -23,11 +23,13 @@ import ipaddress
 import re
 import socket
 from dataclasses import dataclass
-from typing import ClassVar, Optional
+from typing import Callable, ClassVar, Generic, Optional, TypeVar
 
 from edge_agent.collectors.base import CollectorContext, Reading
 from edge_agent.collectors.host import HostPaths
 from edge_agent.errors import SensorUnavailable
+
+T = TypeVar("T")
 
 ROUTE = "/proc/net/route"
 FIB_TRIE = "/proc/net/fib_trie"
@@ -105,7 +107,12 @@ def parse_local_addresses(text: str) -> list[ipaddress.IPv4Address]:
     return found
 
 
-def primary_ip(host: HostPaths, routes: list[Route], interface: str) -> str:
+def primary_ip(
+    host: HostPaths,
+    routes: list[Route],
+    interface: str,
+    local_addresses: Callable[[str], list[ipaddress.IPv4Address]] = parse_local_addresses,
+) -> str:
     """The interface's own address inside one of its connected subnets.
 
     fib_trie does not say which interface holds an address, so two interfaces on one
@@ -115,7 +122,7 @@ def primary_ip(host: HostPaths, routes: list[Route], interface: str) -> str:
     subnets = [route for route in routes if route.interface == interface and int(route.mask) != 0]
     candidates = [
         str(address)
-        for address in parse_local_addresses(host.read_text(FIB_TRIE))
+        for address in local_addresses(host.read_text(FIB_TRIE))
         if not address.is_loopback and any(subnet.contains(address) for subnet in subnets)
     ]
     if not candidates:
@@ -175,6 +182,27 @@ def psutil_primary() -> dict[str, str]:
     raise SensorUnavailable("no up interface with an IPv4 address")
 
 
+class LastParse(Generic[T]):
+    """``parse(text)``, parsed again only when the text differs from the last one.
+
+    The routing table and fib_trie rarely change between cycles, and parsing them (a
+    regular expression over fib_trie, an address object per route) was a twentieth of an
+    agent's instructions at a 1 s interval; comparing two short strings costs next to
+    nothing. A parse that raises is not kept.
+    """
+
+    def __init__(self, parse: Callable[[str], list[T]]) -> None:
+        self._parse = parse
+        self._text: Optional[str] = None
+        self._parsed: list[T] = []
+
+    def __call__(self, text: str) -> list[T]:
+        if text != self._text:
+            self._parsed = self._parse(text)
+            self._text = text
+        return list(self._parsed)  # a copy: a caller may change its list
+
+
 class NetworkCollector:
     """The primary IP and MAC address of the host."""
 
@@ -182,12 +210,14 @@ class NetworkCollector:
 
     def __init__(self, context: CollectorContext) -> None:
         self._host = context.host
+        self._routes = LastParse(parse_routes)
+        self._local_addresses = LastParse(parse_local_addresses)
         self.may_wait = False
 
     def read(self) -> Reading:
         reading = Reading()
         try:
-            routes = parse_routes(self._host.read_text(ROUTE))
+            routes = self._routes(self._host.read_text(ROUTE))
         except SensorUnavailable as exc:
             if not self._host.is_live:
                 reading.mark_unavailable(self.keys, exc.reason)
@@ -204,7 +234,7 @@ class NetworkCollector:
                 reading.values["mac"] = first_hardware_mac(self._host)
             return reading
         with reading.guard("ip"):
-            reading.values["ip"] = primary_ip(self._host, routes, interface)
+            reading.values["ip"] = primary_ip(self._host, routes, interface, self._local_addresses)
         with reading.guard("mac"):
             reading.values["mac"] = read_mac(self._host, interface)
         return reading

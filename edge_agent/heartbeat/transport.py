@@ -2,8 +2,10 @@
 
 Each endpoint gets its own :class:`httpx.AsyncClient`, so connections are reused beat
 after beat (kept idle up to :data:`KEEPALIVE_CAP`) and a slow vendor's pool never holds
-up another's. TLS is verified unless
-``tls_insecure``; ``ca_file`` replaces the system roots. Redirects are not followed (a
+up another's. TLS is verified unless ``tls_insecure``; ``ca_file`` replaces the system
+roots. The TLS context (the CA bundle, about 1.8 MB once loaded) is made at an endpoint's
+first ``https://`` request, so an agent whose vendors are all plain ``http://`` (a PBX or
+an AI box on the LAN) never loads it. Redirects are not followed (a
 vendor that moves its API should be reconfigured, not silently chased). The reply body
 is read by streaming and refused past ``max_response_bytes`` (counted after
 decompression), so a hostile or broken server cannot exhaust a Pi Zero's memory.
@@ -16,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 from urllib.parse import urlsplit
 
 import httpx
@@ -75,13 +77,20 @@ class HttpTransport:
 
     def _client_for(self, deadline: float) -> httpx.AsyncClient:
         if self._client is None:
+            limits = httpx.Limits(
+                max_connections=4, max_keepalive_connections=2, keepalive_expiry=self._keepalive
+            )
+
+            def transport(verify: Union[bool, ssl.SSLContext]) -> httpx.AsyncHTTPTransport:
+                return httpx.AsyncHTTPTransport(verify=verify, limits=limits, trust_env=False)
+
             self._client = httpx.AsyncClient(
-                verify=self._verify(),
+                # http:// goes here; it never does TLS, and if it were asked to, a context that
+                # trusts no certificate would refuse rather than skip the check
+                transport=transport(_trusts_nothing()),
+                mounts={"https://": _OnFirstUse(lambda: transport(self._verify()))},
                 timeout=httpx.Timeout(deadline),
                 follow_redirects=False,
-                limits=httpx.Limits(
-                    max_connections=4, max_keepalive_connections=2, keepalive_expiry=self._keepalive
-                ),
                 headers=default_headers(),
                 trust_env=False,
             )
@@ -140,6 +149,29 @@ class HttpTransport:
             if len(body) > cap:
                 raise VendorProtocolError(f"reply larger than {cap} bytes", status=response.status_code)
         return bytes(body)
+
+
+class _OnFirstUse(httpx.AsyncBaseTransport):
+    """A transport made when its first request comes (for https://: the TLS context with it)."""
+
+    def __init__(self, make: Callable[[], httpx.AsyncBaseTransport]) -> None:
+        self._make = make
+        self._transport: Optional[httpx.AsyncBaseTransport] = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._transport is None:
+            self._transport = self._make()
+        return await self._transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        if self._transport is not None:
+            await self._transport.aclose()
+
+
+@functools.cache
+def _trusts_nothing() -> ssl.SSLContext:
+    """A verifying context with no CA at all: cheap to make, and any certificate fails with it."""
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
 @functools.cache

@@ -70,3 +70,23 @@ def test_an_address_whose_leaf_lists_other_prefixes_first_is_still_found(tree: T
     )
     tree.write("sys/class/net/ptp0/address", "02:00:5e:10:00:01\n")
     assert collector_for(tree.root).collect().ip == "10.0.0.0"
+
+
+def test_a_changed_route_or_address_is_seen_on_the_next_cycle(tree: Tree) -> None:
+    """The parsed routes and addresses are kept between cycles only while the files say the same."""
+    tree.write(
+        "proc/net/route", ROUTE_HEADER + route("eth0", "0000000A", "00000000", "0001", 100, "0000FFFF")
+    )
+    tree.write("proc/net/fib_trie", trie("127.0.0.1", "10.0.3.7"))
+    tree.write("sys/class/net/eth0/address", "b8:27:eb:00:00:01\n")
+    tree.write("sys/class/net/wlan0/address", "b8:27:eb:00:00:02\n")
+    collector = collector_for(tree.root)
+    assert (collector.collect().ip, collector.collect().ip) == ("10.0.3.7", "10.0.3.7")
+    tree.write("proc/net/fib_trie", trie("127.0.0.1", "10.0.3.8"))
+    assert collector.collect().ip == "10.0.3.8"
+    tree.write(
+        "proc/net/route", ROUTE_HEADER + route("wlan0", "0001A8C0", "00000000", "0001", 600, "00FFFFFF")
+    )
+    tree.write("proc/net/fib_trie", trie("127.0.0.1", "192.168.1.20"))
+    snapshot = collector.collect()
+    assert (snapshot.ip, snapshot.mac) == ("192.168.1.20", "b8:27:eb:00:00:02")

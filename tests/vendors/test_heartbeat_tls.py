@@ -79,3 +79,30 @@ def test_an_unreadable_ca_file_stops_the_endpoint_with_a_clear_reason(
     missing = tmp_path / "nope.pem"
     outcome = harness_factory(telecomx_table(url, ca_file=f'"{missing}"')).beat("tx")
     assert outcome["ok"] is False and "ca_file" in outcome["error"]
+
+
+def test_the_ca_bundle_is_loaded_only_for_an_https_request(
+    https_telecomx: tuple[TelecomXSimulator, str, Path],
+    harness_factory: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A plain http:// vendor never costs the 1.8 MB of the system roots; an https:// one still
+    verifies against them (and refuses the self-signed certificate)."""
+    from edge_agent.heartbeat import transport
+
+    loaded: list[ssl.SSLContext] = []
+
+    def default_roots() -> ssl.SSLContext:
+        loaded.append(ssl.create_default_context())
+        return loaded[-1]
+
+    monkeypatch.setattr(transport, "_default_roots", default_roots)
+    plain = TelecomXSimulator()
+    plain.add_device(TOKEN)
+    with SimulatorServer(plain) as server:
+        assert harness_factory(telecomx_table(server.url)).beat("tx")["ok"] is True
+    assert loaded == []
+    app, url, _cert = https_telecomx
+    outcome = harness_factory(telecomx_table(url)).beat("tx")
+    assert outcome["ok"] is False and "CERTIFICATE_VERIFY_FAILED" in outcome["error"]
+    assert len(loaded) == 1 and app.heartbeats(TOKEN) == []
