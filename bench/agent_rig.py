@@ -30,7 +30,24 @@ from edge_agent.vendors.place import Place
 from edge_agent.vendors.registry import VENDOR_NAMES
 
 MOSQUITTO = os.environ.get("MOSQUITTO", "/usr/sbin/mosquitto")
-VENDOR_COUNT = len(VENDOR_NAMES)
+SELECTED: list[str] = list(VENDOR_NAMES)
+"""The vendors a benchmark starts and configures: every registered one unless
+:func:`select_vendors` chose fewer (to compare with a run made before a vendor was added)."""
+
+
+def select_vendors(names: Optional[str]) -> list[str]:
+    """Limit the benchmark to the comma-separated ``names`` (None: every registered vendor)."""
+    if names:
+        chosen = [name.strip() for name in names.split(",") if name.strip()]
+        unknown = sorted(set(chosen) - set(VENDOR_NAMES))
+        if unknown:
+            raise SystemExit(
+                f"--vendors: not registered: {', '.join(unknown)} (known: {', '.join(VENDOR_NAMES)})"
+            )
+        SELECTED[:] = [name for name in VENDOR_NAMES if name in chosen]
+    return SELECTED
+
+
 DEFAULTS_FOR = ("timeout", "response_timeout")
 """The demo tunes these short; the bench leaves them at the config's defaults, as a user would."""
 
@@ -85,7 +102,7 @@ class Simulators(SimulatedVendors):
     """
 
     def __init__(self, heartbeat_interval: int) -> None:
-        started = SimulatedVendors.start(interval=heartbeat_interval, record_limit=100)
+        started = SimulatedVendors.start(interval=heartbeat_interval, record_limit=100, vendors=SELECTED)
         super().__init__(started.servers, started.credentials)
         self.report_port = free_port()
 

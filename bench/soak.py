@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Optional
 
 from agent_rig import (
-    VENDOR_COUNT,
+    SELECTED,
     Measured,
     Mosquitto,
     Simulators,
@@ -184,7 +184,7 @@ def summarise(
     received = settled["messages received"]
     print(
         f"\nsoak: {duration / 60:.1f} min, metrics every 1 s,",
-        f"{VENDOR_COUNT} vendors every {args.heartbeat_interval} s,",
+        f"{len(SELECTED)} vendors every {args.heartbeat_interval} s,",
         f"a PBX report every {args.report_every:g} s, a Telecom X action a minute",
     )
     growth = last[1] - first[1]

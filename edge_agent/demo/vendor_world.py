@@ -107,12 +107,17 @@ class SimulatedVendors:
         interval: Optional[float] = None,
         history_limit: Optional[int] = None,
         record_limit: Optional[int] = None,
+        vendors: Optional[Iterable[str]] = None,
     ) -> SimulatedVendors:
-        """Seed and serve every vendor's simulator (see :func:`seeded` for the options)."""
+        """Seed and serve every vendor's simulator (see :func:`seeded` for the options), or only
+        those of ``vendors`` (a benchmark comparing with an earlier run's set of vendors)."""
         servers: dict[str, SimulatorServer] = {}
         credentials: dict[str, dict[str, str]] = {}
+        chosen = (
+            list(VENDORS) if vendors is None else [vendor for vendor in VENDORS if vendor in set(vendors)]
+        )
         try:
-            for vendor in VENDORS:
+            for vendor in chosen:
                 app, credentials[vendor] = seeded(vendor, interval=interval, history_limit=history_limit)
                 servers[vendor] = SimulatorServer(app, record_limit=record_limit).start()
         except BaseException:
@@ -149,6 +154,8 @@ class SimulatedVendors:
         extra = extra or {}
         tables = {}
         for vendor, name in endpoint_names().items():
+            if vendor not in self.servers:
+                continue  # not started: see ``vendors`` of :meth:`start`
             tables[name] = endpoint_table(
                 vendor,
                 self.url(vendor),
