@@ -91,8 +91,19 @@ def test_pure_layers_import_only_the_shared_types(layer: str) -> None:
         if path.name.startswith("simulator"):
             continue  # a vendor's simulator: stricter, see above
         for name in imports_of(path):
+            if name == "edge_agent":  # the package root: its docstring and __version__, nothing else
+                continue
             if name.startswith("edge_agent"):
                 assert name.startswith(allowed), f"{path.relative_to(PACKAGE)} imports {name}"
+
+
+def test_the_package_root_holds_only_the_version() -> None:
+    """Collectors and vendors may read ``edge_agent.__version__``; so the root must stay empty of code."""
+    body = ast.parse((PACKAGE / "__init__.py").read_text()).body
+    code = [node for node in body if not isinstance(node, ast.Expr)]  # the docstring is an expression
+    assert len(code) == 1 and isinstance(code[0], ast.Assign), [ast.unparse(node) for node in code]
+    assert [ast.unparse(target) for target in code[0].targets] == ["__version__"]
+    assert isinstance(code[0].value, ast.Constant) and isinstance(code[0].value.value, str)
 
 
 WORLD_ONLY = ("edge_agent.vendors.place", "edge_agent.vendors.rehearsal", "edge_agent.vendors.pick")
