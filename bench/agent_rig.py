@@ -26,6 +26,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge_agent.demo.vendor_world import SimulatedVendors
+from edge_agent.demo.world import free_port
 from edge_agent.vendors.place import Place
 from edge_agent.vendors.registry import VENDOR_NAMES
 
@@ -50,12 +51,6 @@ def select_vendors(names: Optional[str]) -> list[str]:
 
 DEFAULTS_FOR = ("timeout", "response_timeout")
 """The demo tunes these short; the bench leaves them at the config's defaults, as a user would."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(what: str, check: Any, timeout: float = 60.0) -> Any:

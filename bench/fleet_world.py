@@ -25,6 +25,7 @@ from edge_agent.agent import Agent
 from edge_agent.assembly import build_agent
 from edge_agent.collectors import MetricsCollector
 from edge_agent.config import Config
+from edge_agent.demo.world import free_port
 from edge_agent.model import Snapshot, SystemClock
 
 MOSQUITTO = Path(os.environ.get("MOSQUITTO", "/usr/sbin/mosquitto"))
@@ -48,14 +49,6 @@ def port_open(port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_mosquitto(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:

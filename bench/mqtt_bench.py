@@ -24,18 +24,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from edge_agent.config import DeviceConfig, MqttConfig
+from edge_agent.demo.world import free_port
 from edge_agent.model import Event, SystemClock
 from edge_agent.mqtt.mirror import MqttMirror
 from edge_agent.store import Store
 
 MOSQUITTO = os.environ.get("MOSQUITTO", "/usr/sbin/mosquitto")
 CLOCK = SystemClock()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_mosquitto(workdir: Path, port: int) -> subprocess.Popen[bytes]:

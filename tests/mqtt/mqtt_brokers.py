@@ -18,17 +18,11 @@ from typing import Optional
 
 import pytest
 
+from edge_agent.demo.world import free_port
 from edge_agent.mqtt.broker import amqtt_missing_reason
 
 MOSQUITTO = Path(os.environ.get("MOSQUITTO", "/usr/sbin/mosquitto"))
 STARTUP_TIMEOUT = 30.0
-
-
-def free_port() -> int:
-    """A port nobody listens on right now (the kernel picks it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def port_open(port: int) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import queue
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -15,18 +14,13 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
+from edge_agent.demo.world import free_port
 from edge_agent.simulators import SIMULATORS, load
 from edge_agent.simulators.base import SimulatorServer
 
 # Generous bounds for a loaded 2-core machine; they only stop a hung test, nothing is timed.
 STARTUP_LIMIT = 60.0
 EXIT_LIMIT = 30.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Running:

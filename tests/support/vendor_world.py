@@ -14,7 +14,6 @@ that must have every registered vendor in its world checks it with :func:`missin
 from __future__ import annotations
 
 import json
-import socket
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -31,6 +30,7 @@ from edge_agent.demo.vendor_world import (
     toml_string,
     toml_table,
 )
+from edge_agent.demo.world import free_port
 from edge_agent.simulators.base import SimulatorServer
 from edge_agent.vendors.place import Place
 from edge_agent.vendors.registry import VENDOR_NAMES
@@ -74,12 +74,6 @@ fd = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 os.write(fd, (json.dumps(sys.argv[2:]) + "\\n").encode())
 ' {log} "$@"
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def missing_vendors(vendors: Any) -> list[str]:
