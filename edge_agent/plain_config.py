@@ -13,6 +13,10 @@ in, secrets resolved, paths made absolute: exactly what validation produced), pl
 properties the running agent reads (``Config.source``, ``MqttConfig.uses_tls``); a
 :class:`Secret` answers ``get_secret_value()`` as ``SecretStr`` does and never shows its
 value in ``repr``. Nothing here imports pydantic.
+
+The same bytes are what the config cache keeps on disk (:mod:`edge_agent.config.cache`);
+read back from a file, they go through :func:`loads_restricted`, which builds only these
+classes, paths and plain values, never what an arbitrary pickle names.
 """
 
 from __future__ import annotations
@@ -137,3 +141,38 @@ def dumps(config: Any) -> bytes:
 def loads(data: bytes) -> Any:
     """What :func:`dumps` wrote (only ever read from the memory file this process was handed)."""
     return pickle.loads(data)  # written by this same program just before the exec
+
+
+ALLOWED_GLOBALS = frozenset(
+    {
+        (__name__, "Plain"),
+        (__name__, "Secret"),
+        (__name__, "Returns"),
+        ("pathlib", "PosixPath"),
+        ("pathlib", "PurePosixPath"),
+        ("pathlib", "WindowsPath"),
+        ("pathlib", "PureWindowsPath"),
+        ("builtins", "set"),
+        ("builtins", "frozenset"),
+    }
+)
+"""What :func:`dumps` may name in its output: everything else is plain pickle data (str, int,
+float, bool, None, list, tuple, dict, set), which names no class."""
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in ALLOWED_GLOBALS:
+            raise pickle.UnpicklingError(f"{module}.{name} is not part of a plain config")
+        return super().find_class(module, name)
+
+
+def loads_restricted(data: bytes) -> Any:
+    """What :func:`dumps` wrote, read from a file: anything naming another class is refused.
+
+    Raises :class:`pickle.UnpicklingError` (or another ``Exception``) on anything else; a
+    pickle cannot run code through this loader, as ``os.system`` is not a class it allows.
+    """
+    import io
+
+    return _RestrictedUnpickler(io.BytesIO(data)).load()
