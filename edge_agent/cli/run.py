@@ -8,6 +8,12 @@ untouched.
 SIGHUP reloads the config file: a valid new config replaces the running parts in-process
 (subscribers see a brief ``offline``/``online``); an invalid one is refused with its
 errors in the log, and the old config keeps running.
+
+A start validates the config with pydantic, checks its paths, keeps the result in the
+config cache (:mod:`edge_agent.config.cache`) and replaces itself with an interpreter that
+runs it without pydantic (:func:`_run_lean`). A later start of the same file with nothing
+it depended on changed finds it there and runs it in this process: no pydantic, no exec;
+the inline-secret warning and the path checks are made either way.
 """
 
 from __future__ import annotations
