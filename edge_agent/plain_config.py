@@ -148,23 +148,27 @@ ALLOWED_GLOBALS = frozenset(
         (__name__, "Plain"),
         (__name__, "Secret"),
         (__name__, "Returns"),
-        ("pathlib", "PosixPath"),
-        ("pathlib", "PurePosixPath"),
-        ("pathlib", "WindowsPath"),
-        ("pathlib", "PureWindowsPath"),
         ("builtins", "set"),
         ("builtins", "frozenset"),
     }
 )
-"""What :func:`dumps` may name in its output: everything else is plain pickle data (str, int,
-float, bool, None, list, tuple, dict, set), which names no class."""
+"""What :func:`dumps` may name in its output besides paths (:data:`PATH_CLASSES`): everything
+else is plain pickle data (str, int, float, bool, None, list, tuple, dict, set), which names
+no class."""
+
+PATH_CLASSES = frozenset({"PosixPath", "PurePosixPath", "WindowsPath", "PureWindowsPath"})
+"""pathlib's classes, named ``pathlib.X`` in a pickle, or ``pathlib._local.X`` from Python 3.13."""
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
-        if (module, name) not in ALLOWED_GLOBALS:
-            raise pickle.UnpicklingError(f"{module}.{name} is not part of a plain config")
-        return super().find_class(module, name)
+        if (module, name) in ALLOWED_GLOBALS:
+            return super().find_class(module, name)
+        if module in ("pathlib", "pathlib._local") and name in PATH_CLASSES:
+            import pathlib
+
+            return getattr(pathlib, name)  # the public class, wherever this Python keeps it
+        raise pickle.UnpicklingError(f"{module}.{name} is not part of a plain config")
 
 
 def loads_restricted(data: bytes) -> Any:

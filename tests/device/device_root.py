@@ -216,7 +216,7 @@ class DeviceRoot:
         return settings
 
     def service_env(self) -> dict[str, str]:
-        """The environment systemd would give the unit: its EnvironmentFile, StateDirectory, CacheDirectory."""
+        """The environment systemd gives the unit: its EnvironmentFile, State- and CacheDirectory."""
         unit = self.unit()
         env: dict[str, str] = {}
         if "StateDirectory" in unit:
