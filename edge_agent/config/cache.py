@@ -112,7 +112,13 @@ class ConfigCache:
         if not enabled(env):
             return None
         folder = cache_folder(env)
-        return cls(config_path, folder) if folder is not None else None
+        if folder is None:
+            return None
+        try:
+            return cls(config_path, folder)
+        except Exception as exc:  # the key could not be taken (a file vanished): run as without
+            log.info("config cache: not used this time (%s)", exc)
+            return None
 
     # -- the key --------------------------------------------------------------------------
 
@@ -320,7 +326,10 @@ def code_fingerprint() -> str:
         for name in sorted(files):
             if name.endswith(".py"):
                 path = os.path.join(folder, name)
-                info = os.stat(path)
+                try:
+                    info = os.stat(path)
+                except FileNotFoundError:  # removed while walking (an upgrade): its absence counts
+                    continue
                 parts.append(f"{os.path.relpath(path, package)}\0{info.st_size}\0{info.st_mtime_ns}")
     return digest("\n".join([package, *parts]).encode("utf-8", "surrogateescape"))
 
