@@ -24,6 +24,7 @@ CONF_DIR=/etc/edge-agent
 CONFIG=$CONF_DIR/edge-agent.toml
 ENV_FILE=$CONF_DIR/environment
 STATE_DIR=/var/lib/edge-agent
+CACHE_DIR=/var/cache/edge-agent
 UNIT=/etc/systemd/system/edge-agent.service
 POLKIT_RULE=/etc/polkit-1/rules.d/50-edge-agent-reboot.rules
 USER_NAME=edge-agent
@@ -68,6 +69,7 @@ uninstall() {
     userdel "$USER_NAME" 2>/dev/null || say "could not remove the user $USER_NAME (still running?)"
   fi
   getent group "$USER_NAME" >/dev/null 2>&1 && { groupdel "$USER_NAME" 2>/dev/null || true; }
+  rm -rf "$CACHE_DIR" # the config cache (systemd's CacheDirectory): a copy of the config, secrets too
   if [ "$purge" = yes ]; then
     rm -rf "$CONF_DIR" "$STATE_DIR"
     say "removed, with the config ($CONF_DIR) and the store ($STATE_DIR)"

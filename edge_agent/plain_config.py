@@ -13,6 +13,10 @@ in, secrets resolved, paths made absolute: exactly what validation produced), pl
 properties the running agent reads (``Config.source``, ``MqttConfig.uses_tls``); a
 :class:`Secret` answers ``get_secret_value()`` as ``SecretStr`` does and never shows its
 value in ``repr``. Nothing here imports pydantic.
+
+The same bytes are what the config cache keeps on disk (:mod:`edge_agent.config.cache`);
+read back from a file, they go through :func:`loads_restricted`, which builds only these
+classes, paths and plain values, never what an arbitrary pickle names.
 """
 
 from __future__ import annotations
@@ -137,3 +141,42 @@ def dumps(config: Any) -> bytes:
 def loads(data: bytes) -> Any:
     """What :func:`dumps` wrote (only ever read from the memory file this process was handed)."""
     return pickle.loads(data)  # written by this same program just before the exec
+
+
+ALLOWED_GLOBALS = frozenset(
+    {
+        (__name__, "Plain"),
+        (__name__, "Secret"),
+        (__name__, "Returns"),
+        ("builtins", "set"),
+        ("builtins", "frozenset"),
+    }
+)
+"""What :func:`dumps` may name in its output besides paths (:data:`PATH_CLASSES`): everything
+else is plain pickle data (str, int, float, bool, None, list, tuple, dict, set), which names
+no class."""
+
+PATH_CLASSES = frozenset({"PosixPath", "PurePosixPath", "WindowsPath", "PureWindowsPath"})
+"""pathlib's classes, named ``pathlib.X`` in a pickle, or ``pathlib._local.X`` from Python 3.13."""
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in ALLOWED_GLOBALS:
+            return super().find_class(module, name)
+        if module in ("pathlib", "pathlib._local") and name in PATH_CLASSES:
+            import pathlib
+
+            return getattr(pathlib, name)  # the public class, wherever this Python keeps it
+        raise pickle.UnpicklingError(f"{module}.{name} is not part of a plain config")
+
+
+def loads_restricted(data: bytes) -> Any:
+    """What :func:`dumps` wrote, read from a file: anything naming another class is refused.
+
+    Raises :class:`pickle.UnpicklingError` (or another ``Exception``) on anything else; a
+    pickle cannot run code through this loader, as ``os.system`` is not a class it allows.
+    """
+    import io
+
+    return _RestrictedUnpickler(io.BytesIO(data)).load()

@@ -11,6 +11,8 @@ the same kind are named below, each with what makes it one; the full run
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Optional
 
@@ -34,6 +36,7 @@ SLOW_TESTS = {
     "lean/test_lean_run.py::test_without_tls_openssl_stays_out_and_a_reload_that_needs_it_brings_it": (
         "an `edge-agent run` process reloaded with SIGHUP, watched through `edge-agent status`"
     ),
+    "lean/test_config_cache_run.py": "`edge-agent run` processes started two to four times per test",
     "mqtt/test_mqtt_agent.py": "whole `edge-agent run` processes against both brokers, killed and restarted",
     "mqtt/test_mqtt_mosquitto.py": "`edge-agent run` processes against TLS and password brokers",
     "mqtt/test_mqtt_lean.py": "an `edge-agent run` process watched through five seconds of cycles",
@@ -41,6 +44,21 @@ SLOW_TESTS = {
     "vendors/test_aibox_power_cut.py": "three `edge-agent heartbeat` runs, the first killed with SIGKILL",
 }
 TESTS_ROOT = Path(__file__).parent
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _config_cache_of_the_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every `edge-agent run` a test starts keeps its config cache in this session's own
+    folder, never in the user's ~/.cache (each test's config is a new file: a new entry)."""
+    saved = {name: os.environ.get(name) for name in ("XDG_CACHE_HOME", "CACHE_DIRECTORY")}
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    os.environ.pop("CACHE_DIRECTORY", None)
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> Optional[bool]:

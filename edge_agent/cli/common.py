@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Optional
 
 if TYPE_CHECKING:
     from edge_agent.config import Config
+    from edge_agent.config.sources import Reads
     from edge_agent.errors import ConfigError
 
 CONFIG_HELP = (
@@ -43,14 +44,17 @@ def config_path(args: argparse.Namespace) -> Optional[Path]:
     return find_config(os.environ, root=running_as_root())
 
 
-def load_or_report(args: argparse.Namespace) -> Optional[Config]:
-    """Load the config; on error print every problem to stderr and return None (exit 2)."""
+def load_or_report(args: argparse.Namespace, reads: Optional[Reads] = None) -> Optional[Config]:
+    """Load the config; on error print every problem to stderr and return None (exit 2).
+
+    ``reads`` notes what validation read, for the config cache (``run``).
+    """
     from edge_agent.config import Config, load_config  # pydantic: only once a config is needed
     from edge_agent.errors import ConfigError
 
     path = config_path(args)
     try:
-        return load_config(path) if path is not None else Config()
+        return load_config(path, reads) if path is not None else Config()
     except ConfigError as exc:
         report(exc)
         return None

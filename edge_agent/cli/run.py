@@ -8,6 +8,12 @@ untouched.
 SIGHUP reloads the config file: a valid new config replaces the running parts in-process
 (subscribers see a brief ``offline``/``online``); an invalid one is refused with its
 errors in the log, and the old config keeps running.
+
+A start validates the config with pydantic, checks its paths, keeps the result in the
+config cache (:mod:`edge_agent.config.cache`) and replaces itself with an interpreter that
+runs it without pydantic (:func:`_run_lean`). A later start of the same file with nothing
+it depended on changed finds it there and runs it in this process: no pydantic, no exec;
+the inline-secret warning and the path checks are made either way.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from edge_agent.cli.common import add_config_argument, config_path, load_or_repo
 
 if TYPE_CHECKING:
     from edge_agent.config import Config
+    from edge_agent.config.cache import ConfigCache
+    from edge_agent.config.permissions import SecretNames
 
 log = logging.getLogger("edge_agent.run")
 
@@ -49,26 +57,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     config: Any = _handed_over()  # validated and checked by this same process before its exec
     if config is not None and not needs_ssl(config):
-        for name in OPENSSL_MODULES:  # see needs_ssl
-            sys.modules.setdefault(name, None)  # type: ignore[arg-type]
+        _leave_ssl_out()
     if config is None:
-        config = load_or_report(args)
-        if config is None:
-            return EXIT_CONFIG
-        from edge_agent.config.permissions import warn_if_exposed
-        from edge_agent.config.preflight import filesystem_problems
-
-        warn_if_exposed(config_path(args))
-        # The same path checks as `check`, as the user the service runs as: a store it cannot
-        # create is a config error (exit 2, which the unit and the Termux boot script do not
-        # retry), not a crash to be restarted every few seconds for ever.
-        problems = filesystem_problems(config, config_path(args))
-        for problem in problems:
-            print(f"error: {problem}", file=sys.stderr)
-        if problems:
-            return EXIT_CONFIG
-        if getattr(args, "_words", None) is not None:  # a command line, not main() called in-process
-            _run_lean(config, args._words)  # returns only where it cannot replace this process
+        words = getattr(args, "_words", None)  # None: main() called in-process, not a command line
+        cache = _cache(config_path(args)) if words is not None else None
+        cached = cache.load() if cache is not None else None
+        if cached is not None:
+            config = cached.config
+            if "ssl" not in sys.modules and not needs_ssl(config):
+                _leave_ssl_out()
+            if not _start_checks(config, config_path(args), cached.secret_names):
+                return EXIT_CONFIG
+        else:
+            config = _validate(args, cache)
+            if config is None:
+                return EXIT_CONFIG
     from edge_agent.errors import EdgeAgentError, StoreSchemaError, StoreUnavailable
 
     try:
@@ -85,6 +88,66 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     return 0
+
+
+def _cache(path: Optional[Path]) -> Optional[ConfigCache]:
+    """The config cache of ``path``; None without a file, when turned off, or with ``EDGE_AGENT_LEAN=0``."""
+    if path is None or os.environ.get(LEAN_ENV) == "0":
+        return None
+    from edge_agent.config.cache import ConfigCache
+
+    return ConfigCache.for_config(path)
+
+
+def _validate(args: argparse.Namespace, cache: Optional[ConfigCache]) -> Optional[Config]:
+    """Validate and check the config; keep it in ``cache``; exec the lean interpreter where possible.
+
+    Returns the config to run here, or None when it is invalid or fails the path checks.
+    """
+    from edge_agent.config.sources import Reads
+
+    reads = Reads() if cache is not None else None
+    config = load_or_report(args, reads)
+    if config is None or not _start_checks(config, config_path(args)):
+        return None
+    words = getattr(args, "_words", None)
+    if words is not None:  # a command line, not main() called in-process
+        from edge_agent.plain_config import dumps
+
+        try:
+            data: Optional[bytes] = dumps(config)
+        except (TypeError, ValueError) as exc:
+            log.info("running with the validated config in this process: %s", exc)
+            data = None
+        if data is not None and cache is not None and reads is not None:
+            from edge_agent.config.permissions import secret_names
+
+            cache.save(reads, data, secret_names())
+        if data is not None:
+            _run_lean(data, words)  # returns only where it cannot replace this process
+    return config
+
+
+def _start_checks(config: Any, path: Optional[Path], names: Optional[SecretNames] = None) -> bool:
+    """What ``run`` checks of the world at every start, validated now or reused from the cache.
+
+    The same path checks as ``check``, as the user the service runs as: a store it cannot
+    create is a config error (exit 2, which the unit and the Termux boot script do not
+    retry), not a crash to be restarted every few seconds for ever.
+    """
+    from edge_agent.config.permissions import warn_if_exposed
+    from edge_agent.config.preflight import filesystem_problems
+
+    warn_if_exposed(path, names)
+    problems = filesystem_problems(config, path)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    return not problems
+
+
+def _leave_ssl_out() -> None:
+    for name in OPENSSL_MODULES:  # see needs_ssl
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
 
 
 def describe(config: Config, path: Optional[Path]) -> str:
@@ -109,10 +172,11 @@ def describe(config: Config, path: Optional[Path]) -> str:
     )
 
 
-def _run_lean(config: Config, words: list[str]) -> None:
+def _run_lean(data: bytes, words: list[str]) -> None:
     """Replace this process (same pid, argv and environment) by one that never loads pydantic.
 
-    The validated config goes to the new interpreter as plain objects in an anonymous
+    The validated config (``data``, :func:`edge_agent.plain_config.dumps`) goes to the new
+    interpreter as plain objects in an anonymous
     memory file (``memfd``, inherited by the exec; no file on disk, nothing in argv or the
     environment but its descriptor number); ``words``, the command line's arguments, are
     given again. Returns, having changed nothing, when the platform has no
@@ -124,12 +188,10 @@ def _run_lean(config: Config, words: list[str]) -> None:
     if "ANDROID_ROOT" in os.environ and os.environ.get(LEAN_ENV) != "1":
         return  # Android's seccomp policy may kill on a syscall it does not allow: ask first
     from edge_agent import startup_cpu
-    from edge_agent.plain_config import dumps
 
     try:
-        data = dumps(config)
         fd = os.memfd_create(MEMFD_NAME, 0)  # no MFD_CLOEXEC: the exec inherits it
-    except (OSError, TypeError, ValueError) as exc:
+    except OSError as exc:
         log.info("running with the validated config in this process: %s", exc)
         return
     try:
@@ -243,7 +305,9 @@ async def _run(config: Config, path: Optional[Path], words: Optional[list[str]] 
         SystemdNotifier().reloading()
         if _ssl_left_out() and needs_ssl(config):
             if words is not None:
-                _run_lean(config, words)  # a fresh interpreter that may load ssl; returns if it cannot
+                from edge_agent.plain_config import dumps
+
+                _run_lean(dumps(config), words)  # a fresh interpreter that may load ssl; returns if it cannot
             for name in OPENSSL_MODULES:  # could not: what imports ssl from now on gets it
                 if sys.modules.get(name, 0) is None:
                     del sys.modules[name]

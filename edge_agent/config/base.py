@@ -53,9 +53,12 @@ class Section(BaseModel):
             return data
         data = dict(data)
         base_dir = config_dir(info)
+        reads = (info.context or {}).get("reads")  # set by the loader for the config cache
         for name in cls.secret_fields:
             try:
-                secret = resolve_secret(data, name, base_dir, required=name in cls.required_secrets)
+                secret = resolve_secret(
+                    data, name, base_dir, required=name in cls.required_secrets, reads=reads
+                )
             except SecretSourceError as exc:
                 raise keyed_error(exc.key, str(exc)) from exc
             if secret is not None:

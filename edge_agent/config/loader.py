@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edge_agent.config.base import KEYED_ERROR
 from edge_agent.config.heartbeats import VENDOR_NAMES, HeartbeatConfig
+from edge_agent.config.keylines import find_key_line
 from edge_agent.config.sections import (
     TOPIC_LEVEL_PATTERN,
     ActionsConfig,
@@ -20,6 +21,7 @@ from edge_agent.config.sections import (
     MqttConfig,
     StorageConfig,
 )
+from edge_agent.config.sources import Reads, recording_environ
 from edge_agent.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -49,18 +51,29 @@ class Config(BaseModel):
 _HEARTBEAT_NAME = re.compile(TOPIC_LEVEL_PATTERN)
 
 
-def load_config(path: Path) -> Config:
-    """Read and validate ``path``; raise :class:`ConfigError` listing every problem."""
+def load_config(path: Path, reads: Optional[Reads] = None) -> Config:
+    """Read and validate ``path``; raise :class:`ConfigError` listing every problem.
+
+    With ``reads``, what validation depended on is noted there for the config cache: the
+    bytes of this file and of each secret file (read once: the noted bytes are the ones
+    validated) and every environment variable read (:func:`recording_environ`).
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+        # what read_text gives: universal newlines, as TextIOWrapper(newline=None) reads
+        text = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read the config file: {exc.strerror}"]) from exc
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{path}: the config file is not UTF-8 text ({exc.reason})"]) from exc
-    return parse_config(text, path)
+    if reads is None:
+        return parse_config(text, path)
+    reads.note_file(path, raw)
+    with recording_environ(reads):
+        return parse_config(text, path, reads)
 
 
-def parse_config(text: str, path: Path) -> Config:
+def parse_config(text: str, path: Path, reads: Optional[Reads] = None) -> Config:
     """Validate the TOML ``text`` that came from ``path`` (used for relative paths and messages)."""
     try:
         data = tomllib.loads(text)
@@ -77,7 +90,7 @@ def parse_config(text: str, path: Path) -> Config:
     if problems:
         raise ConfigError(problems)
     try:
-        config = Config.model_validate(data, context={"base_dir": path.resolve().parent})
+        config = Config.model_validate(data, context={"base_dir": path.resolve().parent, "reads": reads})
     except ValidationError as exc:
         raise ConfigError([_describe(error, text, path) for error in exc.errors()]) from exc
     object.__setattr__(config, "_source", path)
@@ -173,41 +186,3 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-# One part of a dotted TOML key: "quoted" (may hold . / ] and spaces), 'literal', or bare.
-_PART = r"""(?:"(?:[^"\\]|\\.)*"|'[^']*'|[A-Za-z0-9_-]+)"""
-_DOTTED = rf"{_PART}(?:\s*\.\s*{_PART})*"
-_HEADER = re.compile(rf"^\s*\[\[?\s*({_DOTTED})\s*\]\]?\s*(#.*)?$")
-_KEY = re.compile(rf"^\s*({_DOTTED})\s*=")
-
-
-def _split_dotted(key: str) -> list[str]:
-    parts = re.findall(_PART, key)
-    return [part[1:-1] if part[:1] in "\"'" else part for part in parts]
-
-
-def find_key_line(text: str, loc: list[str]) -> Optional[int]:
-    """The 1-based line where the key path ``loc`` is written, or its nearest table.
-
-    tomllib gives positions only for syntax errors, so validation errors are placed by
-    this small scan of table headers and ``key =`` lines (enough for a hand-written file).
-    """
-    table: list[str] = []
-    best: Optional[int] = None
-    best_len = 0
-    for number, line in enumerate(text.splitlines(), start=1):
-        header = _HEADER.match(line)
-        if header:
-            table = _split_dotted(header.group(1))
-            candidate = table
-        else:
-            key = _KEY.match(line)
-            if not key:
-                continue
-            candidate = table + _split_dotted(key.group(1))
-        if candidate == loc[: len(candidate)] and len(candidate) > best_len:
-            best, best_len = number, len(candidate)
-            if len(candidate) == len(loc):
-                return number
-    return best

@@ -5,15 +5,27 @@ not prove the store's folder can be created, or that a CA file is there: those f
 only later, in ``run``, after the installer had reported success. These checks touch
 nothing: the store is judged by the nearest folder that exists (``os.access`` for write
 and search), so ``check`` leaves no folder or file behind.
+
+``run`` makes the same checks on a config reused from the config cache (the plain objects
+of :mod:`edge_agent.plain_config`): nothing here imports pydantic.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-from edge_agent.config.loader import Config, find_key_line
+from edge_agent.config.keylines import find_key_line
+
+if TYPE_CHECKING:
+    from edge_agent.config.loader import Config
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Raspberry Pi OS Bullseye
+    import tomli as tomllib
 
 
 def filesystem_problems(config: Config, path: Optional[Path]) -> list[str]:
@@ -23,7 +35,7 @@ def filesystem_problems(config: Config, path: Optional[Path]) -> list[str]:
     problems: list[tuple[list[str], str, bool]] = []
     store = _store_problem(config.storage.path)
     if store:
-        written = "path" in config.storage.model_fields_set
+        written = _written(config.storage, "storage", "path", text)
         reason = store if written else f"{store} (not set: the default)"
         problems.append((["storage", "path"], reason, written))
     if config.mqtt is not None:
@@ -37,9 +49,26 @@ def filesystem_problems(config: Config, path: Optional[Path]) -> list[str]:
             problems.append((["heartbeats", name, "ca_file"], problem, True))
     root = config.metrics.host_root
     if not root.is_dir():
-        written = "host_root" in config.metrics.model_fields_set
+        written = _written(config.metrics, "metrics", "host_root", text)
         problems.append((["metrics", "host_root"], f"{str(root)!r} is not a folder", written))
     return [_line(path, text if written else "", key, reason) for key, reason, written in problems]
+
+
+def _written(section: Any, table: str, key: str, text: str) -> bool:
+    """Whether ``key`` of ``table`` was given (in the file or in code), not left to its default.
+
+    A validated model knows (``model_fields_set``); a plain config from the cache does not,
+    and the file it was validated from (unchanged, or the cache would not have been used)
+    says the same.
+    """
+    fields_set = getattr(section, "model_fields_set", None)
+    if fields_set is not None:
+        return key in fields_set
+    try:
+        table_data = tomllib.loads(text).get(table)
+    except tomllib.TOMLDecodeError:
+        return False
+    return isinstance(table_data, dict) and key in table_data
 
 
 def _store_problem(store: Path) -> Optional[str]:

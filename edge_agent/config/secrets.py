@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from pydantic import SecretStr
+
+if TYPE_CHECKING:
+    from edge_agent.config.sources import Reads
 
 
 class SecretSourceError(ValueError):
@@ -32,12 +35,19 @@ class SecretSourceError(ValueError):
 
 
 def resolve_secret(
-    data: dict[str, Any], name: str, base_dir: Optional[Path], *, required: bool = False
+    data: dict[str, Any],
+    name: str,
+    base_dir: Optional[Path],
+    *,
+    required: bool = False,
+    reads: Optional[Reads] = None,
 ) -> Optional[SecretStr]:
     """Pop ``name``, ``name_file`` and ``name_env`` from ``data`` and return the secret.
 
     Raises :class:`SecretSourceError` naming the option when it is given twice, when
     its file cannot be read or its variable is unset, or when it is required and absent.
+    A file read is noted in ``reads`` (for the config cache: its path and a digest of the
+    bytes, never the value); a variable is noted by the environment ``reads`` records.
     """
     inline = data.pop(name, None)
     file_name = data.pop(f"{name}_file", None)
@@ -59,7 +69,7 @@ def resolve_secret(
         path = Path(file_name).expanduser()
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
-        return SecretStr(_read_secret_file(path, f"{name}_file"))
+        return SecretStr(_read_secret_file(path, f"{name}_file", reads))
     if env_name is not None:
         if not isinstance(env_name, str):
             raise SecretSourceError(f"{name}_env must be a variable name", (f"{name}_env",))
@@ -75,7 +85,7 @@ def resolve_secret(
 MAX_SECRET_BYTES = 65536
 
 
-def _read_secret_file(path: Path, key: str) -> str:
+def _read_secret_file(path: Path, key: str, reads: Optional[Reads] = None) -> str:
     """The trimmed text of a secret file; bounded, so ``/dev/zero`` cannot eat the memory."""
     try:
         with path.open("rb") as handle:
@@ -85,6 +95,8 @@ def _read_secret_file(path: Path, key: str) -> str:
         raise SecretSourceError(f"{key} {str(path)!r} cannot be read: {reason}", (key,)) from exc
     if len(raw) > MAX_SECRET_BYTES:
         raise SecretSourceError(f"{key} {str(path)!r} is larger than {MAX_SECRET_BYTES} bytes", (key,))
+    if reads is not None:
+        reads.note_file(path, raw)
     try:
         return raw.decode("utf-8").strip()
     except UnicodeDecodeError as exc:

@@ -216,12 +216,14 @@ class DeviceRoot:
         return settings
 
     def service_env(self) -> dict[str, str]:
-        """The environment systemd would give the unit: its EnvironmentFile and StateDirectory."""
+        """The environment systemd gives the unit: its EnvironmentFile, State- and CacheDirectory."""
         unit = self.unit()
         env: dict[str, str] = {}
         if "StateDirectory" in unit:
             env["STATE_DIRECTORY"] = f"/var/lib/{unit['StateDirectory']}"
             env["HOME"] = env["STATE_DIRECTORY"]
+        if "CacheDirectory" in unit:
+            env["CACHE_DIRECTORY"] = f"/var/cache/{unit['CacheDirectory']}"
         env_file = unit.get("EnvironmentFile", "")
         optional = env_file.startswith("-")
         env_path = self.file(env_file.lstrip("-")) if env_file else None
@@ -235,8 +237,16 @@ class DeviceRoot:
         return env
 
     def start_unit(self, log: Path) -> subprocess.Popen[bytes]:
-        """What systemd would run: the unit's ExecStart, as its User, with its environment."""
+        """What systemd would run: the unit's ExecStart, as its User, with its environment.
+
+        Like systemd, it first makes the unit's CacheDirectory, owned by the User, in its mode.
+        """
         unit = self.unit()
+        if "CacheDirectory" in unit:
+            mode = unit.get("CacheDirectoryMode", "0755")
+            user = unit["User"]
+            folder = f"/var/cache/{unit['CacheDirectory']}"
+            self.run(["install", "-d", "-m", mode, "-o", user, "-g", user, folder])
         return self.start(shlex.split(unit["ExecStart"]), log, user=unit["User"], env=self.service_env())
 
     # -- records ----------------------------------------------------------------------------

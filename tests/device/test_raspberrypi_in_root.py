@@ -181,6 +181,12 @@ def test_the_units_exec_start_brings_the_agent_online(
     store = root.file("/var/lib/edge-agent/edge-agent.db")
     assert store.exists(), "the store belongs in the unit's StateDirectory"
     assert str(store.stat().st_uid) == root.run(["id", "-u", "edge-agent"]).stdout.strip()
+    # the validated config kept for the next start, in the unit's CacheDirectory, private
+    entries = list(root.file("/var/cache/edge-agent").glob("config-*"))
+    assert len(entries) == 1 and entries[0].stat().st_mode & 0o077 == 0
+    again = _run_agent_until_online(root, module_broker, tmp_path / "agent-restarted.log")
+    assert again["memory_total_bytes"]
+    assert "not validated again" in (tmp_path / "agent-restarted.log").read_text()
 
 
 def test_a_config_error_exits_2_so_the_unit_stops(root: DeviceRoot, installed: CompletedProcess[str]) -> None:
