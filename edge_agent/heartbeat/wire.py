@@ -91,7 +91,10 @@ class Connection:
                 data += self._h11.send(h11.Data(data=body))
             data += self._h11.send(h11.EndOfMessage())
         except h11.LocalProtocolError as exc:
-            raise LocalProtocolError(str(exc)) from exc
+            text = str(exc)  # h11 quotes the value it refused: it may be a token from the config
+            if text.startswith("Illegal header value"):
+                text = "Illegal header value (not shown: it may hold a secret)"
+            raise LocalProtocolError(text) from None
         await self._socket.write(data or b"")
 
     async def receive_head(self) -> tuple[int, list[Header]]:
@@ -114,7 +117,8 @@ class Connection:
 
     def finish(self) -> bool:
         """After a whole exchange: True when both sides may go on (the connection can be reused)."""
-        if self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE:
+        trailing, _closed = self._h11.trailing_data  # bytes after the response: the server is confused
+        if self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE and not trailing:
             self._h11.start_next_cycle()
             return True
         return False

@@ -92,6 +92,15 @@ def test_a_header_sent_twice_reads_as_one_with_both_values() -> None:
     assert response.headers["set-cookie"] == "a=1, b=2"
 
 
+def test_a_header_value_http_cannot_carry_is_refused_without_showing_it() -> None:
+    with ScriptedServer(keep_answering()) as server:
+        smuggled = {"Authorization": "Bearer s3cret\r\nX: y"}
+        result = one(HttpRequest(method="GET", url=server.url, headers=smuggled))
+    assert isinstance(result, VendorTransportError) and "LocalProtocolError" in str(result)
+    assert "s3cret" not in str(result) and "s3cret" not in repr(result.__cause__)
+    assert server.requests == []
+
+
 @pytest.mark.parametrize(
     ("url", "error", "says"),
     [
@@ -163,6 +172,21 @@ def test_an_idle_connection_is_kept_for_the_interval_plus_5_s_and_no_longer() ->
         assert [r.connection for r in server.requests] == [0, 0, 1]
         assert server.peers[0].hung_up.wait(30), "the expired connection was closed by the client"
     assert HttpTransport(endpoint(interval=3600.0)).pool.keepalive == KEEPALIVE_CAP
+
+
+def test_a_connection_with_bytes_past_the_reply_is_not_reused() -> None:
+    """A server that answers twice to one request: the extra answer must not become the reply
+    to the next request."""
+
+    def script(peer: Peer) -> None:
+        peer.read_request()
+        peer.send(reply(200, b"one") + reply(200, b"stale"))
+        while peer.read_request() is not None:
+            peer.send(reply(200, b"fresh"))
+
+    with ScriptedServer(script) as server:
+        results = exchange([get(server.url), get(server.url)])
+    assert [r.body for r in results] == [b"one", b"fresh"] and server.connections == 2
 
 
 def test_at_most_four_connections_at_once_and_two_kept_idle() -> None:
