@@ -128,8 +128,8 @@ class Connection:
         return self._socket.stale()
 
     def close(self) -> None:
-        """Drop the connection now (no goodbye: HTTP/1.1 needs none, and a hostile peer gets none)."""
-        self._socket.abort()
+        """Drop the connection now (no HTTP goodbye: HTTP/1.1 needs none, and a hostile peer gets none)."""
+        self._socket.close()
 
     async def _next_event(self) -> object:
         while True:
@@ -220,12 +220,21 @@ class _Socket(asyncio.Protocol):
         raw = self._transport.get_extra_info("socket")
         return raw is not None and _readable(raw.fileno())
 
-    def abort(self) -> None:
+    def close(self) -> None:
+        """Close at once. A plain socket with nothing left to send says FIN first, so a server
+        reading for the next request sees the end of input, not a reset (reply bytes left
+        unread make the close a reset); anything else (TLS, or a server that stopped reading
+        what we send) is aborted, never left waiting for a goodbye."""
         self._closed = True
-        if self._transport is not None:
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
             # RuntimeError: its event loop is gone (a transport left over from an earlier run)
-            with contextlib.suppress(RuntimeError):
-                self._transport.abort()
+            with contextlib.suppress(RuntimeError, OSError):
+                if transport.can_write_eof() and not transport.get_write_buffer_size():
+                    transport.write_eof()
+                    transport.close()
+                else:
+                    transport.abort()
         self._wake()
 
     async def _wait(self) -> None:
