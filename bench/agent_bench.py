@@ -145,12 +145,16 @@ WAL_HIGH_WATER: dict[str, int] = {}
 """process name -> largest size its store's ``-wal`` file reached during the window."""
 
 
-def command_seconds(argv: list[str], runs: int, env: Optional[dict[str, str]]) -> float:
+def command_seconds(
+    argv: list[str], runs: int, env: Optional[dict[str, str]], cwd: Optional[Path] = None
+) -> float:
     """Median wall time of running ``argv`` to its end, as a user at a console waits for it."""
     times = []
     for _ in range(runs):
         started = time.monotonic()
-        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=True)
+        subprocess.run(
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=cwd, check=True
+        )
         times.append(time.monotonic() - started)
     return statistics.median(times)
 
@@ -220,7 +224,9 @@ def main() -> None:
                                     sims=sims, heartbeat_interval=None, report_port=free_port())  # fmt: skip
             cli = [sys.executable, "-m", "edge_agent"]
             commands = {
-                f"edge-agent {what}": command_seconds([*cli, what, "-c", str(bare)], args.cold_starts, env)
+                f"edge-agent {what}": command_seconds(
+                    [*cli, what, "-c", str(bare)], args.cold_starts, env, src
+                )
                 for what in ("check", "metrics")
             }
             wal_files = {

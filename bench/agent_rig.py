@@ -151,11 +151,18 @@ MESSAGE = ["/bin/true", "{{message}}"]
 class Measured:
     """A process started for a benchmark, watched through ``/proc/<pid>``."""
 
-    def __init__(self, name: str, argv: list[str], log: Path, env: Optional[dict[str, str]] = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        log: Path,
+        env: Optional[dict[str, str]] = None,
+        cwd: Optional[Path] = None,
+    ) -> None:
         self.name = name
         self.started = time.monotonic()
         with open(log, "ab") as out:
-            self.process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+            self.process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
 
     @property
     def pid(self) -> int:
@@ -198,7 +205,9 @@ def start_agent(config: Path, log: Path, name: str = "edge-agent", src: Optional
     env = None
     if src is not None:
         env = {**os.environ, "PYTHONPATH": str(src)}
-    return Measured(name, argv, log, env=env)
+    # `-m` puts the working directory first on sys.path: started from the repository, the agent
+    # would run the checkout's edge_agent, not src's, whatever PYTHONPATH says. So it starts in src.
+    return Measured(name, argv, log, env=env, cwd=src)
 
 
 def start_floor(port: int, interval: float, log: Path, topic: str) -> Measured:

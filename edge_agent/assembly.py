@@ -100,7 +100,7 @@ def build_agent(config: Config, *, clock: Optional[Clock] = None) -> Agent:
 
     if not config.heartbeats:
         return agent  # no HTTP client, no vendor code loaded: nothing would beat
-    # imported here, so that an agent without heartbeats never loads httpx and the vendors
+    # imported here, so that an agent without heartbeats never loads the HTTP transport (h11) and the vendors
     from edge_agent.heartbeat import HeartbeatEngine
 
     engine = HeartbeatEngine(

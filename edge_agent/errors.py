@@ -1,6 +1,6 @@
 """The exception tree of edge-agent.
 
-Foreign exceptions (paho's return codes, httpx's errors, sqlite3's errors, pydantic's
+Foreign exceptions (paho's return codes, socket, TLS and h11 errors, sqlite3's errors, pydantic's
 validation errors) are translated into these in exactly one place each, chained with
 ``raise ... from exc``, so the rest of the agent catches only our own types::
 

@@ -7,7 +7,9 @@ import logging
 import sys
 from datetime import datetime, timezone
 
-QUIET_LIBRARIES = ("httpx", "httpcore", "amqtt", "transitions", "websockets")
+# The agent speaks HTTP through its own heartbeat/transport.py (h11 logs nothing); what is left
+# are the embedded broker's libraries.
+QUIET_LIBRARIES = ("amqtt", "transitions", "websockets")
 
 
 class JsonLineFormatter(logging.Formatter):

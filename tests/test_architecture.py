@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "edge_agent"
 # library -> the only modules (relative to edge_agent/) allowed to import it
 ONE_HOME = {
     "paho": {"mqtt/bridge.py"},
-    "httpx": {"heartbeat/transport.py"},
+    "h11": {"heartbeat/wire.py"},
     "sqlite3": {"store/connection.py", "store/opening.py", "store/schema.py"},
     "amqtt": {"mqtt/broker.py"},
     "subprocess": {"actions/process.py", "collectors/commands.py"},

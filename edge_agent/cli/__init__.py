@@ -1,7 +1,7 @@
 """The ``edge-agent`` command: one module per subcommand, listed in :data:`COMMANDS`.
 
 Each module has ``add_arguments(parser)`` and ``run(args) -> int`` (the exit code), and
-keeps its heavy imports (paho, httpx, the simulators) inside ``run``, so that
+keeps its heavy imports (paho, the HTTP transport, the simulators) inside ``run``, so that
 ``edge-agent check`` on a Pi Zero does not pay for them. Nothing imports
 this package but ``__main__`` and the console script.
 """

@@ -210,7 +210,7 @@ def _run_lean(data: bytes, words: list[str]) -> None:
 
 
 def needs_ssl(config: Any) -> bool:
-    """Whether ``config`` may use TLS: MQTT over TLS, any heartbeat (httpx), the embedded broker.
+    """Whether ``config`` may use TLS: MQTT over TLS, any heartbeat (may be https://), the embedded broker.
 
     paho imports ``ssl`` and ``hashlib`` whether or not the connection uses TLS, and with
     them OpenSSL's libcrypto: about 8 MB of the 29 MB of an agent with MQTT only (measured:

@@ -1,7 +1,7 @@
 """What a vendor adapter deals in: HTTP requests and responses as plain data, and its reply.
 
 Adapters never touch a socket. They build an :class:`HttpRequest`, hand it to a
-:data:`Send` function (the transport seam: the engine's httpx client, or anything else
+:data:`Send` function (the transport seam: the engine's HTTP transport, or anything else
 that answers a request), and read the :class:`HttpResponse` it returns. State that must
 outlive a restart and the action journal are reached through :class:`VendorContext`, so
 an adapter never imports the store.

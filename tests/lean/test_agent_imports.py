@@ -61,3 +61,18 @@ def test_with_mqtt_the_mirror_and_with_embedded_broker_the_broker(tmp_path: Path
     report = built(config)
     assert report["publisher"] == "MqttMirror" and report["facilities"] == ["EmbeddedBroker"]
     assert loaded(report, "amqtt") == [], "amqtt is imported only when the broker starts"
+
+
+def test_an_agent_without_heartbeats_loads_no_http_and_one_with_them_no_httpx(tmp_path: Path) -> None:
+    """The vendors' HTTP is h11 under our own transport (issue 15: httpx, httpcore and anyio
+    were 3.5 MB); a plain http:// vendor does not even load the CA roots' certifi."""
+    config = tmp_path / "edge-agent.toml"
+    base = f'[device]\nid = "d1"\n\n[storage]\npath = "{tmp_path / "agent.db"}"\n'
+    config.write_text(base + '\n[mqtt]\nhost = "127.0.0.1"\nport = 1\n')
+    assert loaded(built(config), "h11", "httpx", "edge_agent.heartbeat") == []
+
+    vendor = '\n[heartbeats.iptv]\nvendor = "telecomx"\nurl = "http://127.0.0.1:9/hb"\ntoken = "t0k3n"\n'
+    config.write_text(base + vendor)
+    report = built(config)
+    assert loaded(report, "h11") != [] and loaded(report, "edge_agent.heartbeat.transport") != []
+    assert loaded(report, "httpx", "httpcore", "anyio", "sniffio", "certifi") == []

@@ -26,6 +26,8 @@ HEAVY = (
     "asyncio",
     "paho",
     "httpx",
+    "h11",
+    "edge_agent.heartbeat",
     "edge_agent.store",
     "edge_agent.fleet.view",
     "edge_agent.mqtt.mirror",

@@ -158,7 +158,7 @@ def test_the_plain_config_holds_every_validated_value(monkeypatch: pytest.Monkey
 @pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="no memfd_create on this platform")
 def test_without_tls_openssl_stays_out_and_a_reload_that_needs_it_brings_it(tmp_path: Path) -> None:
     """No heartbeat, no TLS: libcrypto is never mapped; SIGHUP to a config with a heartbeat
-    (httpx, TLS possible) starts a fresh interpreter under the same pid that has it."""
+    (HTTP to a vendor, TLS possible) starts a fresh interpreter under the same pid that has it."""
     full = write_config(tmp_path).read_text()
     config = tmp_path / "edge-agent.toml"
     config.write_text(full.split("[heartbeats.iptv]")[0])
