@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Optional, Protocol
 
 from edge_agent import __version__
 from edge_agent.errors import EdgeAgentError, StoreError
-from edge_agent.loops import FailureStreak, Liveness, report, stopped_within
+from edge_agent.loops import FailureStreak, Liveness, Ticker, report, stopped_within
 from edge_agent.model import Clock, Event, Snapshot, format_utc
 from edge_agent.mqtt.publisher import Publisher
 from edge_agent.mqtt.topics import Topics
@@ -326,17 +326,28 @@ class Agent:
         await self.publisher.shutdown()
 
     async def _take_snapshots(self, stop: asyncio.Event) -> None:
-        """The snapshot loop: anything a collector raises costs one cycle, never the loop."""
-        loop = asyncio.get_running_loop()
+        """The snapshot loop: anything a collector raises costs one cycle, never the loop.
+
+        The collection runs on a thread of its own (:class:`~edge_agent.loops.Ticker`),
+        never on the event loop: a wedged read stalls that thread only, and this loop's
+        liveness, beaten at each snapshot, shows it. Each outcome is handled here, on the
+        loop, in order: mirrored, or counted as a failure with its backoff.
+        """
         interval = self.config.metrics.interval
         budget = self._snapshot_budget()
         streak = FailureStreak(SNAPSHOT_LOOP, initial=interval, cap=max(interval, 60.0))
-        due = self.clock.monotonic()
-        while not stop.is_set():
-            self.liveness.beat(SNAPSHOT_LOOP, budget)
+        ticker: Ticker[Snapshot] = Ticker(
+            self.collector.collect, interval, monotonic=self.clock.monotonic, name="snapshot"
+        )
+
+        def took(snapshot: Optional[Snapshot], error: Optional[Exception], due: float) -> None:
+            if stop.is_set():
+                return  # finished after the stop: the publisher is saying goodbye
             pause = 0.0
             try:
-                snapshot = await loop.run_in_executor(None, self.collector.collect)
+                if error is not None:
+                    raise error
+                assert snapshot is not None
                 self._latest = snapshot
                 if self._first_snapshot is not None:
                     self._first_snapshot.set()
@@ -347,12 +358,17 @@ class Agent:
             except Exception as exc:
                 pause = streak.failed(exc)  # a collector's bug costs one cycle
                 report(self.report_loop_error, SNAPSHOT_LOOP, exc, streak.failures, pause)
-            due += max(interval, pause)
-            now = self.clock.monotonic()
-            if due < now:  # a slow cycle: skip the missed ticks rather than burst
-                due = now
-            self.liveness.beat(SNAPSHOT_LOOP, due - now + budget)
-            await stopped_within(stop, due - now)
+            if pause > interval:
+                ticker.postpone(due + pause)
+            self.liveness.beat(SNAPSHOT_LOOP, ticker.due - self.clock.monotonic() + budget)
+
+        self.liveness.beat(SNAPSHOT_LOOP, budget)
+        ended = ticker.start(asyncio.get_running_loop(), took)
+        try:
+            await stop.wait()
+        finally:
+            ticker.stop()
+        await ended  # a collection under way finishes (the agent's stop bounds the wait)
 
     def _snapshot_budget(self) -> float:
         """How long one collection may take before the loop counts as hung (probes, helpers time out)."""
