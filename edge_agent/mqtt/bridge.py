@@ -183,6 +183,7 @@ class MqttBridge:
         self._keepalive_task: Optional[asyncio.Task[None]] = None
         self._receive_maximum = max_inflight
         self._connected = False
+        self._write_scheduled = False
 
     # -- what the rest of the agent calls -------------------------------------------------
 
@@ -374,8 +375,24 @@ class MqttBridge:
             self._keepalive_task = None
 
     def _watch_writable(self, fd: int) -> None:
+        """paho has bytes to send: write them at the loop's next turn, and wait for the
+        selector only if the socket takes less than all of them.
+
+        The socket nearly always has room (a cycle's publishes are a few KB), so asking the
+        selector first cost two ``epoll_ctl`` calls and one more turn of the loop per burst
+        of publishes, every cycle. The publishes made in this turn go out together, in order.
+        """
         assert self._loop is not None
-        self._loop.add_writer(fd, self._client.loop_write)
+        if not self._write_scheduled:
+            self._write_scheduled = True
+            self._loop.call_soon(self._write_now, fd)
+
+    def _write_now(self, fd: int) -> None:
+        assert self._loop is not None
+        self._write_scheduled = False
+        self._client.loop_write()
+        if self._client.want_write() and self._client.socket() is not None:  # the socket is full
+            self._loop.add_writer(fd, self._client.loop_write)
 
     def _unwatch_writable(self, fd: int) -> None:
         assert self._loop is not None
