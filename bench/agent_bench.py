@@ -210,6 +210,11 @@ def main() -> None:
 
     src = args.agent_src.resolve() if args.agent_src else None
     env = {**os.environ, "PYTHONPATH": str(src)} if src else None
+    if src is not None:
+        # `python -m edge_agent` puts the working directory first on sys.path, ahead of
+        # PYTHONPATH: run from the repository, it would measure the checkout, not ``src``.
+        args.peer_dir = args.peer_dir.resolve()
+        os.chdir(src)
     with tempfile.TemporaryDirectory(prefix="agent-bench-") as tmp:
         workdir = Path(tmp)
         broker = Mosquitto(workdir)
