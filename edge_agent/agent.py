@@ -1,10 +1,11 @@
 """The agent: one asyncio loop that ties the collectors, the publisher and the services together.
 
-Every ``[metrics] interval`` seconds it takes a snapshot (in an executor: collectors may
-block on /proc, helper programs and probes) and hands it to its publisher (the MQTT
-mirror, or a null one without ``[mqtt]``). Other parts plug in as *services*, anything
-with ``async run(stop)`` and ``async shutdown()`` (the vendor heartbeat engine is one),
-and talk back through :meth:`Agent.publish_event` and :meth:`Agent.set_heartbeat_outcome`.
+Every ``[metrics] interval`` seconds it takes a snapshot (on a thread of its own, never
+on the loop: collectors may block on /proc, helper programs and probes) and hands it to
+its publisher (the MQTT mirror, or a null one without ``[mqtt]``). Other parts plug in
+as *services*, anything with ``async run(stop)`` and ``async shutdown()`` (the vendor
+heartbeat engine is one), and talk back through :meth:`Agent.publish_event` and
+:meth:`Agent.set_heartbeat_outcome`.
 *Facilities* (the embedded broker) are started before anything runs and stopped after
 everything stopped. The agent builds none of these: ``edge_agent.assembly`` does, from the
 config, and hands them in. When ``stop`` is set (SIGTERM, SIGINT) the services stop, the
