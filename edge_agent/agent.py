@@ -341,9 +341,11 @@ class Agent:
             self.collector.collect, interval, monotonic=self.clock.monotonic, name="snapshot"
         )
 
+        ended_here = asyncio.Event()  # this loop has returned: nobody is left to mirror a late outcome
+
         def took(snapshot: Optional[Snapshot], error: Optional[Exception], due: float) -> None:
-            if stop.is_set():
-                return  # finished after the stop: the publisher is saying goodbye
+            if ended_here.is_set():
+                return
             pause = 0.0
             try:
                 if error is not None:
@@ -367,9 +369,11 @@ class Agent:
         ended = ticker.start(asyncio.get_running_loop(), took)
         try:
             await stop.wait()
+            ticker.stop()
+            await ended  # a collection under way finishes and is mirrored (the agent's stop bounds the wait)
         finally:
             ticker.stop()
-        await ended  # a collection under way finishes (the agent's stop bounds the wait)
+            ended_here.set()
 
     def _snapshot_budget(self) -> float:
         """How long one collection may take before the loop counts as hung (probes, helpers time out)."""
