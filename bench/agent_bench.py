@@ -45,7 +45,7 @@ from agent_rig import (
     wait_for,
 )
 from paho.mqtt import publish
-from peers import PACKAGES, first_topic, prepare, start_peer
+from peers import PACKAGES, can_lift_minimum, first_topic, linux2mqtt_label, prepare, start_peer
 
 SAMPLE_EVERY_S = 10.0
 NOT_METRICS = ("/availability", "/status", "/version")  # a peer's "I am here", sent at connect
@@ -107,6 +107,40 @@ def peer_cold_start(
     finally:
         peer.stop()
         watcher.close()
+
+
+def fast_linux2mqtt(bin_dir: Path, broker: Mosquitto, interval: int, workdir: Path) -> Measured:
+    """linux2mqtt at ``interval``, its 5 s minimum lifted; at 5 s if that cannot start.
+
+    The lifted run is checked, not assumed: a subscriber counts its CPU messages for a few
+    seconds and expects about one a second. If the names the wrapper sets are gone, the
+    wrapper exits, or the messages come at the 5 s pace, it falls back to 5 s, and the
+    name in the figures says which one ran (:func:`peers.linux2mqtt_label`).
+    """
+    tag = "-fast"
+    if can_lift_minimum(bin_dir):
+        watcher = Subscriber(broker.port, [f"linux/peer{tag}/cpu/state"])
+        peer = start_peer("linux2mqtt", bin_dir, broker.port, interval, workdir, tag, lift=True)
+        try:
+            deadline = time.monotonic() + 60
+            while not watcher.total() and peer.alive() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            first = watcher.total()
+            window = 5 * interval
+            time.sleep(window)  # a rate over a fixed window: a benchmark, not a test
+            rate = (watcher.total() - first) / window
+        finally:
+            watcher.close()
+        if peer.alive() and rate >= 0.6 / interval:
+            print(f"linux2mqtt with its minimum lifted: {rate:.2f} CPU messages/s at a {interval} s interval")
+            peer.name = linux2mqtt_label(interval, lifted=True)
+            return peer
+        print(f"linux2mqtt with its minimum lifted did not run at {interval} s ({rate:.2f} messages/s): "
+              "falling back to its 5 s minimum")  # fmt: skip
+        peer.stop()
+    peer = start_peer("linux2mqtt", bin_dir, broker.port, interval, workdir, tag)
+    peer.name = linux2mqtt_label(interval, lifted=False)
+    return peer
 
 
 Figures = dict[str, tuple[float, float, float, float]]
@@ -249,10 +283,7 @@ def main() -> None:
                 processes.append(start_agent(fast_bare, workdir / "fast.log", f"{BARE} {fast} s", src))
                 processes.append(start_floor(broker.port, fast, workdir / "floor-fast.log", "floor/fast"))
                 if "linux2mqtt" in peer_bins:
-                    l2m = peer_bins["linux2mqtt"]
-                    peer = start_peer("linux2mqtt", l2m, broker.port, fast, workdir, "-fast")
-                    peer.name = f"linux2mqtt {fast} s (runs at 5 s)"  # its shortest interval
-                    processes.append(peer)
+                    processes.append(fast_linux2mqtt(peer_bins["linux2mqtt"], broker, fast, workdir))
             figures = steady(processes, args.warm_up, args.minutes, wal_files)
         finally:
             for process in processes:
@@ -339,7 +370,8 @@ def goals(
     intervals = [(args.interval, BARE, "linux2mqtt", f"bare-reads floor ({args.interval:g} s)")]
     if args.fast_interval and args.fast_interval != args.interval:
         fast = args.fast_interval
-        peer_fast = f"linux2mqtt {fast} s (runs at 5 s)"
+        lifted = linux2mqtt_label(fast, lifted=True)
+        peer_fast = lifted if lifted in figures else linux2mqtt_label(fast, lifted=False)
         intervals.append((fast, f"{BARE} {fast} s", peer_fast, f"bare-reads floor ({fast:g} s)"))
     for every, mine, peer_name, floor in intervals:
         line(f"3 CPU at {every} s: MQTT only / linux2mqtt (<= 1)", ratio(figures, mine, peer_name, 2), 1.0)

@@ -1,10 +1,11 @@
 """The agent: one asyncio loop that ties the collectors, the publisher and the services together.
 
-Every ``[metrics] interval`` seconds it takes a snapshot (in an executor: collectors may
-block on /proc, helper programs and probes) and hands it to its publisher (the MQTT
-mirror, or a null one without ``[mqtt]``). Other parts plug in as *services*, anything
-with ``async run(stop)`` and ``async shutdown()`` (the vendor heartbeat engine is one),
-and talk back through :meth:`Agent.publish_event` and :meth:`Agent.set_heartbeat_outcome`.
+Every ``[metrics] interval`` seconds it takes a snapshot (on a thread of its own, never
+on the loop: collectors may block on /proc, helper programs and probes) and hands it to
+its publisher (the MQTT mirror, or a null one without ``[mqtt]``). Other parts plug in
+as *services*, anything with ``async run(stop)`` and ``async shutdown()`` (the vendor
+heartbeat engine is one), and talk back through :meth:`Agent.publish_event` and
+:meth:`Agent.set_heartbeat_outcome`.
 *Facilities* (the embedded broker) are started before anything runs and stopped after
 everything stopped. The agent builds none of these: ``edge_agent.assembly`` does, from the
 config, and hands them in. When ``stop`` is set (SIGTERM, SIGINT) the services stop, the
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Optional, Protocol
 
 from edge_agent import __version__
 from edge_agent.errors import EdgeAgentError, StoreError
-from edge_agent.loops import FailureStreak, Liveness, report, stopped_within
+from edge_agent.loops import FailureStreak, Liveness, Ticker, report, stopped_within
 from edge_agent.model import Clock, Event, Snapshot, format_utc
 from edge_agent.mqtt.publisher import Publisher
 from edge_agent.mqtt.topics import Topics
@@ -326,17 +327,30 @@ class Agent:
         await self.publisher.shutdown()
 
     async def _take_snapshots(self, stop: asyncio.Event) -> None:
-        """The snapshot loop: anything a collector raises costs one cycle, never the loop."""
-        loop = asyncio.get_running_loop()
+        """The snapshot loop: anything a collector raises costs one cycle, never the loop.
+
+        The collection runs on a thread of its own (:class:`~edge_agent.loops.Ticker`),
+        never on the event loop: a wedged read stalls that thread only, and this loop's
+        liveness, beaten at each snapshot, shows it. Each outcome is handled here, on the
+        loop, in order: mirrored, or counted as a failure with its backoff.
+        """
         interval = self.config.metrics.interval
         budget = self._snapshot_budget()
         streak = FailureStreak(SNAPSHOT_LOOP, initial=interval, cap=max(interval, 60.0))
-        due = self.clock.monotonic()
-        while not stop.is_set():
-            self.liveness.beat(SNAPSHOT_LOOP, budget)
+        ticker: Ticker[Snapshot] = Ticker(
+            self.collector.collect, interval, monotonic=self.clock.monotonic, name="snapshot"
+        )
+
+        ended_here = asyncio.Event()  # this loop has returned: nobody is left to mirror a late outcome
+
+        def took(snapshot: Optional[Snapshot], error: Optional[Exception], due: float) -> None:
+            if ended_here.is_set():
+                return
             pause = 0.0
             try:
-                snapshot = await loop.run_in_executor(None, self.collector.collect)
+                if error is not None:
+                    raise error
+                assert snapshot is not None
                 self._latest = snapshot
                 if self._first_snapshot is not None:
                     self._first_snapshot.set()
@@ -347,12 +361,19 @@ class Agent:
             except Exception as exc:
                 pause = streak.failed(exc)  # a collector's bug costs one cycle
                 report(self.report_loop_error, SNAPSHOT_LOOP, exc, streak.failures, pause)
-            due += max(interval, pause)
-            now = self.clock.monotonic()
-            if due < now:  # a slow cycle: skip the missed ticks rather than burst
-                due = now
-            self.liveness.beat(SNAPSHOT_LOOP, due - now + budget)
-            await stopped_within(stop, due - now)
+            if pause > interval:
+                ticker.postpone(due + pause)
+            self.liveness.beat(SNAPSHOT_LOOP, ticker.due - self.clock.monotonic() + budget)
+
+        self.liveness.beat(SNAPSHOT_LOOP, budget)
+        ended = ticker.start(asyncio.get_running_loop(), took)
+        try:
+            await stop.wait()
+            ticker.stop()
+            await ended  # a collection under way finishes and is mirrored (the agent's stop bounds the wait)
+        finally:
+            ticker.stop()
+            ended_here.set()
 
     def _snapshot_budget(self) -> float:
         """How long one collection may take before the loop counts as hung (probes, helpers time out)."""

@@ -111,17 +111,22 @@ class Snapshot:
             "unavailable": dict(self.unavailable),
         }
 
-    def scalar_metrics(self) -> dict[str, Any]:
-        """The metrics that are one number, flag or string (for one-value-per-topic mirrors)."""
+    def scalar_metrics(self, body: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+        """The metrics that are one number, flag or string (for one-value-per-topic mirrors).
+
+        ``body``: this snapshot's :meth:`to_json`, when the caller has it already (the MQTT
+        mirror builds it once a cycle for the state, this and :meth:`metric_series`).
+        """
         return {
             key: value
-            for key, value in self.to_json().items()
+            for key, value in (self.to_json() if body is None else body).items()
             if key not in ("timestamp", "unavailable") and not isinstance(value, (dict, list))
         }
 
-    def metric_series(self) -> dict[str, dict[str, float]]:
+    def metric_series(self, body: Optional[dict[str, Any]] = None) -> dict[str, dict[str, float]]:
         """The dict-valued metrics a user charts, by family (:data:`SERIES`): ``{"temperature": {...}}``."""
-        body = self.to_json()
+        if body is None:
+            body = self.to_json()
         return {family: dict(body[key]) for key, family in SERIES.items()}
 
 

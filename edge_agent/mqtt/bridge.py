@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import struct
 import threading
 import types
 from collections.abc import Sequence
@@ -34,6 +35,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent.errors import MqttConnectError, MqttError, MqttPublishError
 from edge_agent.mqtt.options import (
@@ -61,6 +63,40 @@ if getattr(paho, "ssl", False) is None:
     setattr(paho, "ssl", types.SimpleNamespace(SSLWantReadError=_NeverRaised, SSLWantWriteError=_NeverRaised))  # noqa: B010
 
 log = logging.getLogger(__name__)
+
+
+class _Client(paho.Client):
+    """paho's client, with a cheaper PUBACK on MQTT 3.1.1 (the same callback, the same objects' meaning).
+
+    paho 2 decodes every PUBACK through a generic path that builds a new ``ReasonCode`` and
+    a new ``Properties`` (each filling a table of every name MQTT 5 defines), about 20 µs
+    a PUBACK here, five or more a metrics cycle. On MQTT 3.1.1 a PUBACK is only the
+    message id: its reason is always "Success" and it has no properties, so one shared,
+    never-changed pair says the same to ``on_publish`` (ours reads ``is_failure``). Any
+    other packet (PUBCOMP, MQTT 5, a PUBACK of the wrong size, which paho reports as
+    malformed) takes paho's own path.
+    """
+
+    _SUCCESS = ReasonCode(PacketTypes.PUBACK)
+    _NO_PROPERTIES = Properties(PacketTypes.PUBACK)  # type: ignore[no-untyped-call]
+
+    def _handle_pubackcomp(self, cmd: Literal["PUBACK", "PUBCOMP"]) -> MQTTErrorCode:
+        packet = self._in_packet["packet"]
+        if cmd != "PUBACK" or self._protocol == MQTTProtocolVersion.MQTTv5 or len(packet) != 2:
+            return super()._handle_pubackcomp(cmd)
+        (mid,) = struct.unpack("!H", packet)
+        self._easy_log(paho.MQTT_LOG_DEBUG, "Received %s (Mid: %d)", cmd, mid)
+        with self._out_message_mutex:
+            if mid in self._out_messages:
+                return self._do_on_publish(mid, self._SUCCESS, self._NO_PROPERTIES)
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+
+_PAHO_PARTS = ("_handle_pubackcomp", "_do_on_publish", "_easy_log")
+"""The private methods :class:`_Client` leans on (paho 2.x has them; pyproject pins ``<3``)."""
+_ClientClass: type[paho.Client] = _Client
+if not all(hasattr(paho.Client, name) for name in _PAHO_PARTS):  # a paho without them: its own path
+    _ClientClass = paho.Client
 
 CLOSED = "the connection was closed"
 _CERT_ERRORS: tuple[type[Exception], ...] = (ssl.SSLCertVerificationError,) if ssl is not None else ()
@@ -105,7 +141,7 @@ class MqttBridge:
         self.keepalive = keepalive
         self.connect_timeout = connect_timeout
         self.max_inflight = max_inflight
-        self._client = paho.Client(
+        self._client = _ClientClass(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=MQTTProtocolVersion.MQTTv5 if protocol == "5" else MQTTProtocolVersion.MQTTv311,
@@ -147,6 +183,7 @@ class MqttBridge:
         self._keepalive_task: Optional[asyncio.Task[None]] = None
         self._receive_maximum = max_inflight
         self._connected = False
+        self._write_scheduled = False
 
     # -- what the rest of the agent calls -------------------------------------------------
 
@@ -338,8 +375,24 @@ class MqttBridge:
             self._keepalive_task = None
 
     def _watch_writable(self, fd: int) -> None:
+        """paho has bytes to send: write them at the loop's next turn, and wait for the
+        selector only if the socket takes less than all of them.
+
+        The socket nearly always has room (a cycle's publishes are a few KB), so asking the
+        selector first cost two ``epoll_ctl`` calls and one more turn of the loop per burst
+        of publishes, every cycle. The publishes made in this turn go out together, in order.
+        """
         assert self._loop is not None
-        self._loop.add_writer(fd, self._client.loop_write)
+        if not self._write_scheduled:
+            self._write_scheduled = True
+            self._loop.call_soon(self._write_now, fd)
+
+    def _write_now(self, fd: int) -> None:
+        assert self._loop is not None
+        self._write_scheduled = False
+        self._client.loop_write()
+        if self._client.want_write() and self._client.socket() is not None:  # the socket is full
+            self._loop.add_writer(fd, self._client.loop_write)
 
     def _unwatch_writable(self, fd: int) -> None:
         assert self._loop is not None

@@ -58,6 +58,8 @@ LIVE_BACKLOG_MAX = 1000  # events kept in memory while neither the store nor the
 INTAKE_LOOP = "command-intake"
 SERIES_MEMBERS_MAX = 64  # per family: more zones than any board has; bounds topics and memory
 SERIES_REMEMBERED_MAX = 256  # member levels remembered across restarts, to clear the ones gone
+_STATE_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
+"""The state's encoder, made once: ``json.dumps`` with options builds a new one per call."""
 
 
 def bridge_from_config(config: MqttConfig, device_id: str, topics: Topics) -> MqttBridge:
@@ -113,6 +115,7 @@ class MqttMirror:
         self.clock = clock
         self.version = version
         self.started = started
+        self._started_text = format_utc(started)
         self.bridge = bridge or bridge_from_config(config, device.id, self.topics)
         self.drain = OutboxDrain(store, liveness=liveness, on_error=on_loop_error)
         self._liveness = liveness
@@ -194,15 +197,16 @@ class MqttMirror:
 
     def set_snapshot(self, snapshot: Snapshot) -> None:
         """Mirror a new snapshot: retained state and one retained value per scalar metric."""
-        self._snapshot = snapshot.to_json()
+        body = snapshot.to_json()
+        self._snapshot = body
         self._set_retained(self.topics.state, self._state_payload())
-        for key, value in snapshot.scalar_metrics().items():
+        for key, value in snapshot.scalar_metrics(body).items():
             topic = self.topics.metric(key)
             if value is None and self._retained.get(topic) == b"":
                 continue  # already cleared; do not repeat the empty retained message
             self._metric_values[key] = value
             self._set_retained(topic, plain_value(value))
-        for family, members in snapshot.metric_series().items():
+        for family, members in snapshot.metric_series(body).items():
             self._set_series(family, members)
         if self.config.home_assistant and self.connected:
             self._announce(key for key, value in self._metric_values.items() if value is not None)
@@ -385,9 +389,9 @@ class MqttMirror:
 
     def _state_payload(self) -> bytes:
         state = dict(self._snapshot or {})
-        state["agent"] = {"version": self.version, "started": format_utc(self.started)}
+        state["agent"] = {"version": self.version, "started": self._started_text}
         state["heartbeats"] = dict(self._heartbeats)
-        return json.dumps(state, ensure_ascii=False, default=str).encode("utf-8")
+        return _STATE_ENCODER.encode(state).encode("utf-8")
 
     def _set_retained(self, topic: str, payload: bytes) -> None:
         """Keep only the latest value of a retained topic; send it now if connected and changed."""

@@ -19,6 +19,20 @@ def test_reads_the_file_under_the_root_and_names_the_device_path_when_missing(tr
     assert str(tree.root) not in missing.value.reason
 
 
+def test_a_file_longer_than_one_read_comes_back_whole(tree: Tree) -> None:
+    """``/proc/net/fib_trie`` on a router, ``/proc/stat`` on a many-core board: past one read's size."""
+    text = "".join(f"line {index:06d} of a long kernel table\n" for index in range(5000))  # ~185 KB
+    tree.write("proc/net/fib_trie", text)
+    assert HostPaths(tree.root).read_text("/proc/net/fib_trie") == text
+
+
+def test_a_directory_where_a_file_should_be_is_unreadable_with_its_reason(tree: Tree) -> None:
+    tree.write("sys/class/power_supply/BAT0/capacity/oops", "")  # capacity is a directory here
+    with pytest.raises(SensorUnavailable) as error:
+        HostPaths(tree.root).read_text("/sys/class/power_supply/BAT0/capacity")
+    assert error.value.reason == "cannot read /sys/class/power_supply/BAT0/capacity: Is a directory"
+
+
 def test_a_fixture_declares_paths_denied_as_selinux_would(tree: Tree) -> None:
     tree.write("proc/stat", "cpu 1 2 3 4\n")
     tree.write("proc/net/route", "Iface\n")
