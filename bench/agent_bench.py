@@ -84,7 +84,7 @@ def cold_starts(
 
 
 def restarts(starts: list[float]) -> list[float]:
-    """The cold starts after the first: the config cache kept (all of them with one run)."""
+    """The runs after the first, which find the config cache kept (all of them when there is one run)."""
     return starts[1:] or starts
 
 
@@ -181,8 +181,12 @@ WAL_HIGH_WATER: dict[str, int] = {}
 
 def command_seconds(
     argv: list[str], runs: int, env: Optional[dict[str, str]], cwd: Optional[Path] = None
-) -> float:
-    """Median wall time of running ``argv`` to its end, as a user at a console waits for it."""
+) -> list[float]:
+    """Wall times of running ``argv`` to its end, as a user at a console waits for it, in order.
+
+    ``env`` names a fresh config cache folder: the first run of ``metrics`` validates and
+    keeps the config, the others reuse it (``check`` always validates).
+    """
     times = []
     for _ in range(runs):
         started = time.monotonic()
@@ -190,7 +194,7 @@ def command_seconds(
             argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=cwd, check=True
         )
         times.append(time.monotonic() - started)
-    return statistics.median(times)
+    return times
 
 
 def main() -> None:
@@ -257,9 +261,11 @@ def main() -> None:
             defaults = agent_config(workdir, broker.port, device_id="defaults", metrics_interval=every,
                                     sims=sims, heartbeat_interval=None, report_port=free_port())  # fmt: skip
             cli = [sys.executable, "-m", "edge_agent"]
+            command_env = {**(env or os.environ), "XDG_CACHE_HOME": str(workdir / "command-cache")}
+            command_env.pop("CACHE_DIRECTORY", None)
             commands = {
                 f"edge-agent {what}": command_seconds(
-                    [*cli, what, "-c", str(bare)], args.cold_starts, env, src
+                    [*cli, what, "-c", str(bare)], args.cold_starts, command_env, src
                 )
                 for what in ("check", "metrics")
             }
@@ -308,7 +314,7 @@ def report(
     args: argparse.Namespace,
     starts: list[float],
     peer_starts: dict[str, float],
-    commands: dict[str, float],
+    commands: dict[str, list[float]],
     figures: Figures,
 ) -> None:
     source = f" (edge_agent from {args.agent_src})" if args.agent_src else ""
@@ -320,8 +326,12 @@ def report(
     )
     for name, seconds in peer_starts.items():
         print(f"cold start to the first metric message, {name}, median of {len(starts)}: {seconds:.2f} s")
-    for name, seconds in commands.items():
-        print(f"{name} (MQTT-only config), wall time, median of {args.cold_starts}: {seconds:.2f} s")
+    for name, times in commands.items():
+        again = restarts(times)
+        print(
+            f"{name} (MQTT-only config), wall time: first {times[0]:.2f} s (config cache empty); "
+            f"then median of {len(again)}: {statistics.median(again):.2f} s"
+        )
     print(f"\nsteady state at a {args.interval} s interval, {args.minutes:g} min measured after "
           f"{args.warm_up:g} s warm-up (CPU and writes extrapolated to an hour):")  # fmt: skip
     header = f"{'RSS MB (median)':>16} {'RSS MB (max)':>13} {'CPU s/hour':>11} {'KB written/h':>13}"
@@ -343,7 +353,7 @@ def goals(
     args: argparse.Namespace,
     starts: list[float],
     peer_starts: dict[str, float],
-    commands: dict[str, float],
+    commands: dict[str, list[float]],
     figures: Figures,
 ) -> None:
     """Each goal of issue 15 with its ratio against the peers measured in this run, and whether met."""
@@ -364,7 +374,8 @@ def goals(
          cold / peer if peer else None, 2.0)  # fmt: skip
     first = f"{starts[0] / peer:.2f}x" if peer else "-"
     print(f"  {'  (the first start, config cache empty, not judged)':70} {first:>7}")
-    for name, seconds in commands.items():
+    for name, times in commands.items():
+        seconds = statistics.median(restarts(times))  # `check` validates every time; `metrics` once
         ok = seconds < 0.3
         print(f"  {'2 start-up: ' + name + ' wall time (< 0.3 s)':70} {seconds:6.2f}s  {verdict(ok)}")
     intervals = [(args.interval, BARE, "linux2mqtt", f"bare-reads floor ({args.interval:g} s)")]

@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Any, Callable, Optional
 
-from edge_agent.cli.common import add_config_argument, load_or_report
+from edge_agent.cli.common import add_config_argument, load_kept_or_report
 
 _GIB = 1024**3
 
@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = load_or_report(args)
+    config = load_kept_or_report(args)  # what `run` validated and kept: no pydantic when unchanged
     if config is None:
         return 2
     from edge_agent import startup_cpu

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from edge_agent import __version__
-from edge_agent.cli.common import add_config_argument, config_path, load_or_report
+from edge_agent.cli.common import add_config_argument, config_path, keep_validated, load_or_report
 
 if TYPE_CHECKING:
     from edge_agent.config import Config
@@ -112,18 +112,10 @@ def _validate(args: argparse.Namespace, cache: Optional[ConfigCache]) -> Optiona
         return None
     words = getattr(args, "_words", None)
     if words is not None:  # a command line, not main() called in-process
-        from edge_agent.plain_config import dumps
-
-        try:
-            data: Optional[bytes] = dumps(config)
-        except (TypeError, ValueError) as exc:
-            log.info("running with the validated config in this process: %s", exc)
-            data = None
-        if data is not None and cache is not None and reads is not None:
-            from edge_agent.config.permissions import secret_names
-
-            cache.save(reads, data, secret_names())
-        if data is not None:
+        data = keep_validated(config, cache, reads)
+        if data is None:
+            log.info("running with the validated config in this process")
+        else:
             _run_lean(data, words)  # returns only where it cannot replace this process
     return config
 

@@ -413,3 +413,51 @@ def test_a_restarted_agent_runs_from_the_cache_without_pydantic(world: World) ->
     text = log.read_text(errors="replace")
     assert text.count("not validated again") == 1, text  # the restart, not the first start
     assert TOKEN not in text
+
+
+METRICS_PROBE = """
+import sys
+from edge_agent.cli import main
+code = main()
+loaded = any(name.split(".")[0] in ("pydantic", "pydantic_core") for name in sys.modules)
+print("PYDANTIC " + str(loaded), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def metrics(world: World) -> tuple[subprocess.CompletedProcess[str], bool]:
+    """``edge-agent metrics --json`` on the world's config, and whether it loaded pydantic."""
+    result = subprocess.run(
+        [sys.executable, "-c", METRICS_PROBE, "metrics", "--json", "-c", str(world.config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=world.env,
+    )
+    return result, "PYDANTIC True" in result.stderr
+
+
+def test_metrics_reads_the_config_run_kept_without_pydantic(world: World) -> None:
+    world.write(heartbeat='token = "x"\n\n[metrics]\napps = ["kodi"]')
+    assert world.run().validated
+    result, loaded = metrics(world)
+    assert result.returncode == 0, result.stderr
+    assert not loaded
+    assert "kodi" in json.loads(result.stdout)["apps"]  # the kept [metrics] section, not defaults
+
+
+def test_metrics_validates_and_keeps_the_config_when_nothing_is_kept(world: World) -> None:
+    first, loaded_first = metrics(world)
+    assert first.returncode == 0 and loaded_first
+    assert len(world.entries()) == 1
+    second, loaded_second = metrics(world)
+    assert second.returncode == 0 and not loaded_second
+    assert not world.run().validated  # run finds what metrics kept
+
+
+def test_metrics_reports_a_config_that_became_invalid_though_an_entry_exists(world: World) -> None:
+    assert metrics(world)[0].returncode == 0
+    world.config.write_text('[device]\nid = "x"\nport = 1\n')
+    result, _ = metrics(world)
+    assert result.returncode == 2
+    assert "device.port: unknown key" in result.stderr
