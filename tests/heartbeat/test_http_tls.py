@@ -3,56 +3,27 @@ with ``tls_insecure``; the roots themselves loaded only by an ``https://`` reque
 
 from __future__ import annotations
 
-import shutil
 import ssl
-import subprocess
 from pathlib import Path
 
 import pytest
 from scripted_server import ScriptedServer, keep_answering
+from support.pki import make_pki
 from transport_client import endpoint, exchange, get, one
 
 from edge_agent.errors import VendorRejectedError, VendorTransportError
 from edge_agent.heartbeat import transport
-
-EXTENSIONS = """
-[req]
-distinguished_name = dn
-[dn]
-[ca]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-[server]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
-extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-"""
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A test CA, a certificate it signed for 127.0.0.1, and an unrelated CA (made once: RSA keys
     cost ~0.2 s each; options OpenSSL 1.1.1 knows too)."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make test certificates")
-    folder = tmp_path_factory.mktemp("vendor-pki")
-    (folder / "ext.cnf").write_text(EXTENSIONS)
-
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
-
-    for ca in ("ca", "other-ca"):
-        openssl("req", "-x509", "-config", "ext.cnf", "-extensions", "ca", "-newkey", "rsa:2048", "-nodes",
-                "-days", "2", "-subj", f"/CN={ca}", "-keyout", f"{ca}.key", "-out", f"{ca}.pem")  # fmt: skip
-    openssl("req", "-config", "ext.cnf", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-            "-keyout", "server.key", "-out", "server.csr")  # fmt: skip
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-days", "2", "-extfile", "ext.cnf", "-extensions", "server", "-out", "server.pem")  # fmt: skip
-    return {name: folder / name for name in ("ca.pem", "other-ca.pem", "server.pem", "server.key")}
+    return make_pki(
+        tmp_path_factory.mktemp("vendor-pki"),
+        [("ca", "proper_ca"), ("other-ca", "proper_ca")],
+        [("server", "/CN=127.0.0.1", "ca", "server")],
+    )
 
 
 def tls_server(pki: dict[str, Path]) -> ScriptedServer:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.cli import status_or_empty
 from support.waiting import wait_until
 
 import edge_agent
@@ -375,22 +376,12 @@ def test_no_secret_reaches_the_log(world: World) -> None:
 # -- the real agent ---------------------------------------------------------------------
 
 
-def agent_status(config: Path) -> dict[str, Any]:
-    result = subprocess.run(
-        [sys.executable, "-m", "edge_agent", "status", "-c", str(config), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    return json.loads(result.stdout) if result.returncode == 0 else {}
-
-
 @pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="no memfd_create on this platform")
 def test_a_restarted_agent_runs_from_the_cache_without_pydantic(world: World) -> None:
     log = world.tmp / "agent.log"
 
     def running(agent: subprocess.Popen[bytes]) -> bool:
-        return (agent_status(world.config).get("agent") or {}).get("pid") == agent.pid
+        return (status_or_empty(world.config).get("agent") or {}).get("pid") == agent.pid
 
     for start in ("first", "restart"):
         with open(log, "ab") as out:

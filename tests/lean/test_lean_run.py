@@ -8,7 +8,6 @@ and look at the process from the outside, as ``bench/agent_bench.py`` does.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.cli import status_or_empty
 from support.waiting import wait_until
 
 from edge_agent.config import load_config
@@ -49,16 +49,6 @@ interval = 1
     return config
 
 
-def status(config: Path) -> dict[str, Any]:
-    result = subprocess.run(
-        [sys.executable, "-m", "edge_agent", "status", "-c", str(config), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    return json.loads(result.stdout) if result.returncode == 0 else {}
-
-
 def start(config: Path, log: Path, **env: str) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
         return subprocess.Popen(
@@ -70,7 +60,7 @@ def start(config: Path, log: Path, **env: str) -> subprocess.Popen[bytes]:
 
 
 def running_as(config: Path, pid: int) -> bool:
-    agent = status(config).get("agent", {})
+    agent = status_or_empty(config).get("agent", {})
     return bool(agent.get("running")) and agent.get("pid") == pid
 
 
@@ -84,7 +74,7 @@ def test_the_running_agent_never_loads_pydantic_and_keeps_its_pid(tmp_path: Path
         )
         wait_until(
             "a heartbeat outcome (the plain config drove the Telecom X endpoint)",
-            lambda: (status(config).get("heartbeats") or {}).get("iptv"),
+            lambda: (status_or_empty(config).get("heartbeats") or {}).get("iptv"),
         )
         maps = Path(f"/proc/{agent.pid}/maps").read_text()
         assert "pydantic" not in maps, "pydantic_core is mapped into the running agent"
@@ -171,7 +161,7 @@ def test_without_tls_openssl_stays_out_and_a_reload_that_needs_it_brings_it(tmp_
         agent.send_signal(signal.SIGHUP)
         wait_until(
             "a heartbeat outcome after the reload",
-            lambda: (status(config).get("heartbeats") or {}).get("iptv"),
+            lambda: (status_or_empty(config).get("heartbeats") or {}).get("iptv"),
         )
         assert running_as(config, agent.pid)
         maps = Path(f"/proc/{agent.pid}/maps").read_text()

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from mqtt_agent_process import agent_config
 from mqtt_brokers import free_port
+from support.pki import make_pki
 
 STATUS = "edge/dev-1/status"
 CMD = "edge/dev-1/cmd"
@@ -53,34 +54,6 @@ def test_an_mqtt5_command_is_answered_on_its_response_topic_with_its_correlation
     assert all(m.message_expiry is not None and 0 < m.message_expiry <= 120 for m in (accepted, refused))
 
 
-CA_EXTENSIONS = """
-[req]
-distinguished_name = dn
-[dn]
-[proper_ca]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-[bare_ca]
-# what a bare `openssl req -x509` gives many home-made broker CAs: no keyUsage
-basicConstraints = critical, CA:TRUE
-subjectKeyIdentifier = hash
-[server]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
-extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-[client]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = clientAuth
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-"""
-
-
 @pytest.fixture(scope="module")
 def certificates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Proper CAs (keyUsage, as Python 3.13's strict checks want) and one without keyUsage.
@@ -92,32 +65,15 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     Made once for the module: six RSA keys cost about 1.5 s, and no test writes to them
     (each test starts its own broker on its own ports with these files, read-only).
     """
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
-    d = tmp_path_factory.mktemp("pki")
-    (d / "ext.cnf").write_text(CA_EXTENSIONS)
-
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
-
-    for ca, section in (("ca", "proper_ca"), ("other-ca", "proper_ca"), ("bare-ca", "bare_ca")):
-        openssl("req", "-x509", "-config", "ext.cnf", "-extensions", section, "-newkey", "rsa:2048",
-                "-nodes", "-days", "2", "-subj", f"/CN={ca}",
-                "-keyout", f"{ca}.key", "-out", f"{ca}.pem")  # fmt: skip
-    for name, subject, ca, section in (
-        ("server", "/CN=127.0.0.1", "ca", "server"),
-        ("bare-server", "/CN=127.0.0.1", "bare-ca", "server"),
-        ("client", "/CN=dev-1", "ca", "client"),
-    ):
-        openssl("req", "-config", "ext.cnf", "-newkey", "rsa:2048", "-nodes", "-subj", subject,
-                "-keyout", f"{name}.key", "-out", f"{name}.csr")  # fmt: skip
-        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
-                "-CAcreateserial", "-days", "2", "-extfile", "ext.cnf", "-extensions", section,
-                "-out", f"{name}.pem")  # fmt: skip
-    names = ("ca", "other-ca", "bare-ca", "server", "bare-server", "client")
-    files = {f"{name}.pem": d / f"{name}.pem" for name in names}
-    files.update({f"{name}.key": d / f"{name}.key" for name in ("server", "bare-server", "client")})
-    return files
+    return make_pki(
+        tmp_path_factory.mktemp("pki"),
+        [("ca", "proper_ca"), ("other-ca", "proper_ca"), ("bare-ca", "bare_ca")],
+        [
+            ("server", "/CN=127.0.0.1", "ca", "server"),
+            ("bare-server", "/CN=127.0.0.1", "bare-ca", "server"),
+            ("client", "/CN=dev-1", "ca", "client"),
+        ],
+    )
 
 
 def _tls_broker(
