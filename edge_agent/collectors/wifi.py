@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, ClassVar
+import time
+from typing import Any, Callable, ClassVar, Optional
 
 from edge_agent.collectors.base import CollectorContext, Reading
 from edge_agent.collectors.commands import CommandRunner
@@ -63,17 +64,60 @@ def level_to_dbm(interface: str, level: float) -> float:
 
 def wireless_interfaces(host: HostPaths) -> list[str]:
     """Wireless interfaces: those in ``/proc/net/wireless``, else those sysfs marks as 802.11."""
-    try:
-        listed = list(parse_wireless(host.read_text(WIRELESS)))
-    except SensorUnavailable:
-        listed = []
+    listed = _listed_in_proc(host)
     if listed:
         return listed
+    return _marked_wireless(host, host.list_dir(NET_DIR))
+
+
+def _listed_in_proc(host: HostPaths) -> list[str]:
+    try:
+        return list(parse_wireless(host.read_text(WIRELESS)))
+    except SensorUnavailable:
+        return []
+
+
+def _marked_wireless(host: HostPaths, paths: list[str]) -> list[str]:
     return [
         path.rsplit("/", 1)[-1]
-        for path in host.list_dir(NET_DIR)
+        for path in paths
         if host.exists(f"{path}/wireless") or host.exists(f"{path}/phy80211")
     ]
+
+
+class WirelessInterfaces:
+    """:func:`wireless_interfaces`, with the sysfs examination kept while the listing is unchanged.
+
+    Without ``/proc/net/wireless`` (or on a host with no Wi-Fi, where it lists nothing)
+    every interface of ``/sys/class/net`` was examined each cycle: two ``stat`` calls
+    per interface, a large share of a cycle's reads on a machine with a few bridges or
+    containers (issue 15). Whether an interface is 802.11 does not change while it
+    exists, so the answer is kept for the listing it was found on: one ``listdir`` a
+    cycle, and a hot-plugged or removed interface is seen at the next cycle. A name
+    that went and came back between two cycles keeps the old answer, so the whole
+    answer is also examined afresh every ``REEXAMINE_S`` seconds (and an interface
+    caught while sysfs was still filling its folder is corrected then).
+    """
+
+    REEXAMINE_S = 60.0
+
+    def __init__(self, host: HostPaths, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._host = host
+        self._monotonic = monotonic
+        self._listing: Optional[list[str]] = None
+        self._wireless: list[str] = []
+        self._examined_at = 0.0
+
+    def current(self) -> list[str]:
+        listed = _listed_in_proc(self._host)
+        if listed:
+            return listed
+        listing = self._host.list_dir(NET_DIR)
+        now = self._monotonic()
+        if listing != self._listing or now - self._examined_at >= self.REEXAMINE_S:
+            self._wireless = _marked_wireless(self._host, listing)
+            self._listing, self._examined_at = listing, now
+        return list(self._wireless)
 
 
 def parse_iw_link(interface: str, text: str) -> float:
@@ -115,6 +159,7 @@ class WifiCollector:
         self._commands: CommandRunner = context.commands
         self._termux = context.platform == "termux"
         self.may_wait = True
+        self._interfaces = WirelessInterfaces(self._host)
 
     def read(self) -> Reading:
         reading = Reading()
@@ -126,7 +171,7 @@ class WifiCollector:
         return reading
 
     def _read_linux(self, reading: Reading) -> None:
-        interfaces = wireless_interfaces(self._host)
+        interfaces = self._interfaces.current()
         if not interfaces:
             raise SensorUnavailable("no wireless interface")
         interface = interfaces[0]

@@ -4,7 +4,7 @@ Why the asyncio loop and not paho's own network thread: a later issue runs thous
 agents in one process, and a thread per client would be thousands of threads. So, as
 aiomqtt and paho's ``examples/loop_asyncio.py`` do, paho's socket callbacks register its
 socket with the loop (``add_reader``/``add_writer``) and a small task calls ``loop_misc()``
-ten times per keepalive. The one blocking step is paho's ``connect()`` (DNS, TCP
+when paho's clocks say a ping is due. The one blocking step is paho's ``connect()`` (DNS, TCP
 connect, TLS handshake): it runs in the loop's default executor, and paho calls the socket
 callbacks from that thread, so they hop to the loop with ``call_soon_threadsafe``. Every
 read, write and protocol callback then runs on the loop thread, so paho's callbacks can
@@ -91,6 +91,23 @@ class _Client(paho.Client):
                 return self._do_on_publish(mid, self._SUCCESS, self._NO_PROPERTIES)
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
+    def keepalive_due_in(self) -> Optional[float]:
+        """Seconds until ``loop_misc()`` has something to do: a PINGREQ, or a PINGRESP overdue.
+
+        paho pings once ``keepalive`` s passed since it last sent or last received, and gives
+        up on the broker ``keepalive`` s after an unanswered ping; before then
+        ``loop_misc()`` does nothing. None when paho's own clocks are not there to read.
+        """
+        keepalive = self._keepalive
+        if not keepalive:
+            return None
+        with self._msgtime_mutex:
+            quiet_since = min(self._last_msg_out, self._last_bytes_received)
+        due = quiet_since + keepalive
+        if self._ping_t > 0:
+            due = min(due, self._ping_t + keepalive)
+        return float(due - paho.time_func())
+
 
 _PAHO_PARTS = ("_handle_pubackcomp", "_do_on_publish", "_easy_log")
 """The private methods :class:`_Client` leans on (paho 2.x has them; pyproject pins ``<3``)."""
@@ -106,9 +123,24 @@ KEEPALIVE_TICK = 1.0
 """The shortest pause between two runs of paho's ``loop_misc()`` (it sends PINGREQ and notices
 a silent broker)."""
 KEEPALIVE_TICKS = 10
-"""``loop_misc()`` runs this many times per keepalive (every 6 s at the default 60 s): a ping
-is then at most a tenth of the keepalive late, well inside the broker's 1.5 keepalives,
-and an idle Pi Zero is not woken every second for nothing."""
+"""Where paho's clocks cannot be read, ``loop_misc()`` runs this many times per keepalive
+(every 6 s at the default 60 s): a ping is then at most a tenth of the keepalive late, well
+inside the broker's 1.5 keepalives. Otherwise it runs when a ping is due (``_until_keepalive_due``)."""
+KEEPALIVE_SLACK = 0.01
+"""Past the due time, so that a timer fired a hair early (asyncio allows its clock's
+resolution) finds the ping due and does not wait another ``KEEPALIVE_TICK``."""
+
+
+def _due_in(client: paho.Client) -> Optional[float]:
+    """:meth:`_Client.keepalive_due_in`, or None for a client without it or a paho without its clocks."""
+    due_in = getattr(client, "keepalive_due_in", None)
+    if due_in is None:
+        return None
+    try:
+        result: Optional[float] = due_in()
+    except (AttributeError, TypeError):  # a paho whose private clocks are named otherwise
+        return None
+    return result
 
 
 class MqttBridge:
@@ -407,9 +439,28 @@ class MqttBridge:
 
     async def _keep_alive(self) -> None:
         while True:
-            await asyncio.sleep(max(KEEPALIVE_TICK, self.keepalive / KEEPALIVE_TICKS))
+            await asyncio.sleep(self._until_keepalive_due())
             if self._client.loop_misc() != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 return
+
+    def _until_keepalive_due(self) -> float:
+        """How long ``_keep_alive`` sleeps: until paho has a ping to send or to give up on.
+
+        A fixed tick (a tenth of the keepalive) woke an idle agent every 6 s for a
+        ``loop_misc()`` that almost never had anything to do; at a metrics interval
+        shorter than the keepalive the cycle's own messages keep the connection alive and
+        no ping is ever due (issue 15). Sleeping until paho's own clocks say a ping is due
+        wakes once per keepalive at most, and sends the ping on time rather than up to a
+        tick late. The fixed tick stays where paho's clocks cannot be read, and a due time
+        already past (``loop_misc()`` found nothing to do) waits one ``KEEPALIVE_TICK``.
+        """
+        tick = max(KEEPALIVE_TICK, self.keepalive / KEEPALIVE_TICKS)
+        due_in = _due_in(self._client)
+        if due_in is None:
+            return tick
+        if due_in < 0:
+            return KEEPALIVE_TICK
+        return min(due_in + KEEPALIVE_SLACK, max(self.keepalive, KEEPALIVE_TICK))
 
     # -- protocol callbacks: only resolve futures and queue messages ----------------------
 
