@@ -26,11 +26,11 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from edge_agent import __version__
 from edge_agent.actions import ActionRunner
-from edge_agent.agent import Agent, Facility
+from edge_agent.agent import Agent, Facility, Service
 from edge_agent.loops import ErrorReport, Liveness, Supervised
 from edge_agent.model import Clock, Event, SystemClock
 from edge_agent.mqtt.publisher import NullPublisher, Publisher
@@ -100,20 +100,24 @@ def build_agent(config: Config, *, clock: Optional[Clock] = None) -> Agent:
 
     if not config.heartbeats:
         return agent  # no HTTP client, no vendor code loaded: nothing would beat
-    # imported here, so that an agent without heartbeats never loads the HTTP transport (h11) and the vendors
-    from edge_agent.heartbeat import HeartbeatEngine
 
-    engine = HeartbeatEngine(
-        config,
-        agent.store,
-        agent.clock,
-        snapshot=lambda: agent.latest_snapshot,
-        on_outcome=agent.set_heartbeat_outcome,
-        on_event=on_vendor_event,
-        liveness=agent.liveness,
-        intake=runner.intake,  # a vendor's action enters where an operator's does, and wakes the runner
-    )
-    agent.add_service(AfterFirstSnapshot(agent, engine, config.metrics.interval))
+    def make_engine() -> Service:
+        # imported only when made: an agent without heartbeats never loads the HTTP transport
+        # (h11) and the vendors, and one with them sends its first state before loading them
+        from edge_agent.heartbeat import HeartbeatEngine
+
+        return HeartbeatEngine(
+            config,
+            agent.store,
+            agent.clock,
+            snapshot=lambda: agent.latest_snapshot,
+            on_outcome=agent.set_heartbeat_outcome,
+            on_event=on_vendor_event,
+            liveness=agent.liveness,
+            intake=runner.intake,  # a vendor's action enters where an operator's does, and wakes the runner
+        )
+
+    agent.add_service(AfterFirstSnapshot(agent, make_engine, config.metrics.interval))
     for name, (hook, context) in hooks.items():
         endpoint = config.heartbeats[name]
         hook.on_start(context, endpoint)
@@ -200,20 +204,35 @@ def _supervised(agent: Agent, name: str, service: Any) -> Supervised:
 
 
 class AfterFirstSnapshot:
-    """Runs a service once the first snapshot exists, so the first heartbeats carry metrics."""
+    """Makes and runs a service once the first snapshot exists, so the first heartbeats carry metrics.
 
-    def __init__(self, agent: Agent, service: Any, wait_at_most: float) -> None:
+    The service is made (its code imported) only then, after the first state has been
+    handed to the publisher: the HTTP transport and the vendors are about a fifth of a
+    start's imports, and a restart's first retained state need not wait for them (issue 15).
+    A stop before then still makes it for its ``shutdown`` (the goodbye beats), as before.
+    """
+
+    def __init__(self, agent: Agent, make: Callable[[], Service], wait_at_most: float) -> None:
         self._agent = agent
-        self._service = service
+        self._make = make
+        self._service: Optional[Service] = None
         self._wait = min(wait_at_most, 30.0)
 
     async def run(self, stop: asyncio.Event) -> None:
         await self._agent.wait_for_first_snapshot(self._wait)
-        if not stop.is_set():
-            await self._service.run(stop)
+        if stop.is_set():
+            return
+        await asyncio.sleep(0)  # the first state's write, queued with the snapshot, goes first
+        await self.service().run(stop)
 
     async def shutdown(self) -> None:
-        await self._service.shutdown()
+        await self.service().shutdown()
+
+    def service(self) -> Service:
+        """The service, made now if it was not yet."""
+        if self._service is None:
+            self._service = self._make()
+        return self._service
 
 
 def _action_tokens(config: Config) -> dict[str, str]:

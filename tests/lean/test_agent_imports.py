@@ -17,7 +17,12 @@ import json, sys
 from pathlib import Path
 from edge_agent.assembly import build_agent
 from edge_agent.config import load_config
+from edge_agent.assembly import AfterFirstSnapshot
 agent = build_agent(load_config(Path(sys.argv[1])))
+if sys.argv[2:] == ["made"]:  # what the agent does once its first snapshot is out
+    for service in agent._services:
+        if isinstance(service, AfterFirstSnapshot):
+            service.service()
 print(json.dumps({"publisher": type(agent.publisher).__name__,
                   "facilities": [type(f).__name__ for f in agent.facilities],
                   "modules": sorted(sys.modules)}))
@@ -25,9 +30,15 @@ agent.store.close()
 """
 
 
-def built(config: Path) -> dict[str, object]:
+def built(config: Path, *moment: str) -> dict[str, object]:
+    """What a fresh interpreter loaded to build the agent of ``config`` (``"made"``: and make its
+    deferred services, as the running agent does after its first snapshot)."""
     result = subprocess.run(
-        [sys.executable, "-c", PROBE, str(config)], capture_output=True, text=True, timeout=60, check=True
+        [sys.executable, "-c", PROBE, str(config), *moment],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     report: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
     return report
@@ -73,6 +84,19 @@ def test_an_agent_without_heartbeats_loads_no_http_and_one_with_them_no_httpx(tm
 
     vendor = '\n[heartbeats.iptv]\nvendor = "telecomx"\nurl = "http://127.0.0.1:9/hb"\ntoken = "t0k3n"\n'
     config.write_text(base + vendor)
-    report = built(config)
+    report = built(config, "made")
     assert loaded(report, "h11") != [] and loaded(report, "edge_agent.heartbeat.transport") != []
     assert loaded(report, "httpx", "httpcore", "anyio", "sniffio", "certifi") == []
+
+
+def test_the_heartbeat_engine_is_loaded_after_the_first_snapshot_not_to_build_the_agent(
+    tmp_path: Path,
+) -> None:
+    """A restart's first retained state does not wait for the HTTP transport and the vendors."""
+    config = tmp_path / "edge-agent.toml"
+    config.write_text(
+        f'[device]\nid = "d1"\n\n[storage]\npath = "{tmp_path / "agent.db"}"\n'
+        '\n[heartbeats.iptv]\nvendor = "telecomx"\nurl = "http://127.0.0.1:9/hb"\ntoken = "t0k3n"\n'
+    )
+    assert loaded(built(config), "h11", "edge_agent.heartbeat.engine", "edge_agent.heartbeat.transport") == []
+    assert loaded(built(config, "made"), "edge_agent.heartbeat.engine") != []
