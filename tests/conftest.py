@@ -20,6 +20,12 @@ import pytest
 
 SLOW_FOLDERS = frozenset({"faults", "compat", "e2e", "fleet", "demo", "device"})
 SLOW_TESTS = {
+    "mqtt/test_mqtt_bridge_keepalive.py::test_an_idle_connection_is_pinged_and_stays_up": (
+        "a real mosquitto and a 1 s keepalive: waits for three pings (about 3 s)"
+    ),
+    "mqtt/test_mqtt_bridge_keepalive.py::test_a_broker_that_stops_answering_is_noticed": (
+        "a real mosquitto behind a forwarder that goes silent: waits out a keepalive (about 2 s)"
+    ),
     "actions/test_action_once.py::test_a_reboot_across_a_sigkill_restart_runs_once": (
         "three runs of the harness agent process, the first killed with SIGKILL by its reboot"
     ),
