@@ -131,14 +131,20 @@ def test_a_long_outage_is_bridged_by_the_outbox_and_heartbeats_go_on(tmp_path: P
         feeder.stop()
         beats_after = vendor_requests(rig)
         assert all(beats_after[v] - beats_before[v] >= 3 for v in beats_before), (beats_before, beats_after)
-        wait_until(
-            "every queued action to run while offline", lambda: len(rig.world.actions_run()) >= messages
+        wait_until(  # the queued ones and the simulator's welcome message, run at the start
+            "every queued action to run while offline", lambda: len(rig.world.actions_run()) >= messages + 1
         )
 
         rig.gate.open()
         assert_reports_all_arrived_in_order(rig, pusher)
         wait_until("the outbox to drain", lambda: rig.status()["outbox"]["depth"] == 0)
-        succeeded = {e["action_id"] for e in rig.events("action.succeeded")}
+
+        def all_succeeded() -> set[str]:
+            ids = {e["action_id"] for e in rig.events("action.succeeded")}
+            return ids if len(ids) >= messages + 1 else set()
+
+        # the last action's event may enter the outbox just after the drain was seen empty
+        succeeded = wait_until("every action's success on the broker", all_succeeded)
         assert len(succeeded) == messages + 1  # and the simulator's welcome message
         events, repeats = first_arrivals(rig.events(), key=lambda event: event["id"])
         assert not repeats
