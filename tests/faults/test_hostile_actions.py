@@ -38,6 +38,7 @@ from edge_agent.errors import ConfigError, StoreError  # noqa: E402
 from edge_agent.heartbeat import HeartbeatEngine  # noqa: E402
 from edge_agent.simulators.base import SimulatorServer  # noqa: E402
 from edge_agent.store import Store  # noqa: E402
+from edge_agent.vendors.telecomx import adapter as telecomx_adapter  # noqa: E402
 from edge_agent.vendors.telecomx.simulator import TelecomXSimulator  # noqa: E402
 
 RUNNER_HARNESS = TESTS / "actions" / "runner_harness.py"
@@ -195,9 +196,10 @@ def one_mib_of_reboots(app: TelecomXSimulator) -> int:
 async def beat_with_probe(harness: Harness) -> tuple[float, float]:
     """One beat, with a ticker beside it: the longest CPU time and wall time between two ticks.
 
-    CPU time of the loop's thread (``time.thread_time``) is what the beat's processing
-    costs the loop, whatever else the machine's two shared cores are doing; wall time is
-    printed for a person, and not asserted (a loaded machine stretches it).
+    Both are printed for a person and never asserted: even the loop thread's CPU time
+    (``time.thread_time``) doubles on a loaded machine (55 ms quiet, 103 ms in one CI run).
+    What keeps the stall short is that only ``max_per_reply`` elements are looked at, and
+    the test counts that instead.
     """
     done = asyncio.Event()
     worst = [0.0, 0.0]
@@ -221,12 +223,21 @@ async def beat_with_probe(harness: Harness) -> tuple[float, float]:
 
 
 def test_a_one_mib_reply_queues_at_most_max_per_reply_without_stalling_the_loop(
-    tmp_path: Path, telecomx: tuple[TelecomXSimulator, SimulatorServer], caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    telecomx: tuple[TelecomXSimulator, SimulatorServer],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """The reply's ~30,000 elements are parsed once; only the first 50 are read as actions.
+
+    Reading each element (type, fields, an Action) is what made a 1 MiB reply cost the loop
+    a quarter of a second; the count of elements read is the deterministic measure of that.
+    """
     app, server = telecomx
     offered = one_mib_of_reboots(app)
     harness = vendor_harness(tmp_path, server, "max_per_reply = 50\nmax_pending_per_type = 100")
     caplog.set_level(logging.INFO, logger="edge_agent")
+    read = count_calls(monkeypatch, telecomx_adapter, "read_action")
 
     worst_cpu, worst_wall = asyncio.run(beat_with_probe(harness))
     print(f"\n{offered} REBOOTs in a 1 MiB reply: the loop's longest stall {worst_cpu * 1000:.1f} ms CPU, "
@@ -240,8 +251,21 @@ def test_a_one_mib_reply_queues_at_most_max_per_reply_without_stalling_the_loop(
     assert "max_per_reply = 50" in rejected[0].data["reason"]
     lines = [r for r in caplog.records if r.name.startswith(("edge_agent.heartbeat", "edge_agent.vendors"))]
     assert len(lines) <= 2, [r.getMessage()[:100] for r in lines[:5]]
-    assert worst_cpu < 0.100, f"the event loop was busy {worst_cpu * 1000:.0f} ms in one go"
+    assert read == [50], "every element of the reply was read, not only max_per_reply of them"
     harness.close()
+
+
+def count_calls(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> list[int]:
+    """Wrap ``module.name`` so each call is counted; the one-element list holds the count."""
+    calls = [0]
+    original = getattr(module, name)
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
 
 
 def test_a_replys_actions_are_journalled_in_one_transaction(
