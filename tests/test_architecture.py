@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "edge_agent"
 
 # library -> the only modules (relative to edge_agent/) allowed to import it
 ONE_HOME = {
-    "paho": {"mqtt/bridge.py"},
+    "paho": {"mqtt/bridge.py", "mqtt/paho_client.py"},
     "h11": {"heartbeat/wire.py"},
     "sqlite3": {"store/connection.py", "store/opening.py", "store/schema.py"},
     "amqtt": {"mqtt/broker.py"},

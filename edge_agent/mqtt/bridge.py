@@ -1,4 +1,5 @@
-"""The only module that imports paho-mqtt: one long-lived MQTT client driven by the asyncio loop.
+"""One long-lived MQTT client driven by the asyncio loop (paho's client itself is made in
+:mod:`edge_agent.mqtt.paho_client`, the other module that imports paho-mqtt).
 
 Why the asyncio loop and not paho's own network thread: a later issue runs thousands of
 agents in one process, and a thread per client would be thousands of threads. So, as
@@ -25,9 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import struct
 import threading
-import types
 from collections.abc import Sequence
 from typing import Any, Callable, Literal, Optional
 
@@ -35,7 +34,6 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent.errors import MqttConnectError, MqttError, MqttPublishError
 from edge_agent.mqtt.options import (
@@ -45,75 +43,9 @@ from edge_agent.mqtt.options import (
     build_tls_context,
     explain_verify_failure,
 )
-
-try:
-    import ssl
-except ImportError:  # left out by `edge-agent run` when the config uses no TLS (see cli/run.py)
-    ssl = None  # type: ignore[assignment]
-
-
-class _NeverRaised(Exception):
-    """Stands for ``ssl``'s exceptions where ``ssl`` is left out: a plain socket never raises it."""
-
-
-if getattr(paho, "ssl", False) is None:
-    # paho 2 imports ssl optionally, but its plain-socket recv and send still name
-    # ssl.SSLWantReadError/SSLWantWriteError in ``except`` clauses, which fail on None
-    # the first time a read finds nothing (BlockingIOError). Nothing here uses TLS.
-    setattr(paho, "ssl", types.SimpleNamespace(SSLWantReadError=_NeverRaised, SSLWantWriteError=_NeverRaised))  # noqa: B010
+from edge_agent.mqtt.paho_client import CLIENT_CLASS, keepalive_due_in, ssl
 
 log = logging.getLogger(__name__)
-
-
-class _Client(paho.Client):
-    """paho's client, with a cheaper PUBACK on MQTT 3.1.1 (the same callback, the same objects' meaning).
-
-    paho 2 decodes every PUBACK through a generic path that builds a new ``ReasonCode`` and
-    a new ``Properties`` (each filling a table of every name MQTT 5 defines), about 20 µs
-    a PUBACK here, five or more a metrics cycle. On MQTT 3.1.1 a PUBACK is only the
-    message id: its reason is always "Success" and it has no properties, so one shared,
-    never-changed pair says the same to ``on_publish`` (ours reads ``is_failure``). Any
-    other packet (PUBCOMP, MQTT 5, a PUBACK of the wrong size, which paho reports as
-    malformed) takes paho's own path.
-    """
-
-    _SUCCESS = ReasonCode(PacketTypes.PUBACK)
-    _NO_PROPERTIES = Properties(PacketTypes.PUBACK)  # type: ignore[no-untyped-call]
-
-    def _handle_pubackcomp(self, cmd: Literal["PUBACK", "PUBCOMP"]) -> MQTTErrorCode:
-        packet = self._in_packet["packet"]
-        if cmd != "PUBACK" or self._protocol == MQTTProtocolVersion.MQTTv5 or len(packet) != 2:
-            return super()._handle_pubackcomp(cmd)
-        (mid,) = struct.unpack("!H", packet)
-        self._easy_log(paho.MQTT_LOG_DEBUG, "Received %s (Mid: %d)", cmd, mid)
-        with self._out_message_mutex:
-            if mid in self._out_messages:
-                return self._do_on_publish(mid, self._SUCCESS, self._NO_PROPERTIES)
-        return MQTTErrorCode.MQTT_ERR_SUCCESS
-
-    def keepalive_due_in(self) -> Optional[float]:
-        """Seconds until ``loop_misc()`` has something to do: a PINGREQ, or a PINGRESP overdue.
-
-        paho pings once ``keepalive`` s passed since it last sent or last received, and gives
-        up on the broker ``keepalive`` s after an unanswered ping; before then
-        ``loop_misc()`` does nothing. None when paho's own clocks are not there to read.
-        """
-        keepalive = self._keepalive
-        if not keepalive:
-            return None
-        with self._msgtime_mutex:
-            quiet_since = min(self._last_msg_out, self._last_bytes_received)
-        due = quiet_since + keepalive
-        if self._ping_t > 0:
-            due = min(due, self._ping_t + keepalive)
-        return float(due - paho.time_func())
-
-
-_PAHO_PARTS = ("_handle_pubackcomp", "_do_on_publish", "_easy_log")
-"""The private methods :class:`_Client` leans on (paho 2.x has them; pyproject pins ``<3``)."""
-_ClientClass: type[paho.Client] = _Client
-if not all(hasattr(paho.Client, name) for name in _PAHO_PARTS):  # a paho without them: its own path
-    _ClientClass = paho.Client
 
 CLOSED = "the connection was closed"
 _CERT_ERRORS: tuple[type[Exception], ...] = (ssl.SSLCertVerificationError,) if ssl is not None else ()
@@ -129,18 +61,6 @@ inside the broker's 1.5 keepalives. Otherwise it runs when a ping is due (``_unt
 KEEPALIVE_SLACK = 0.01
 """Past the due time, so that a timer fired a hair early (asyncio allows its clock's
 resolution) finds the ping due and does not wait another ``KEEPALIVE_TICK``."""
-
-
-def _due_in(client: paho.Client) -> Optional[float]:
-    """:meth:`_Client.keepalive_due_in`, or None for a client without it or a paho without its clocks."""
-    due_in = getattr(client, "keepalive_due_in", None)
-    if due_in is None:
-        return None
-    try:
-        result: Optional[float] = due_in()
-    except (AttributeError, TypeError):  # a paho whose private clocks are named otherwise
-        return None
-    return result
 
 
 class MqttBridge:
@@ -173,7 +93,7 @@ class MqttBridge:
         self.keepalive = keepalive
         self.connect_timeout = connect_timeout
         self.max_inflight = max_inflight
-        self._client = _ClientClass(
+        self._client = CLIENT_CLASS(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=MQTTProtocolVersion.MQTTv5 if protocol == "5" else MQTTProtocolVersion.MQTTv311,
@@ -455,7 +375,7 @@ class MqttBridge:
         already past (``loop_misc()`` found nothing to do) waits one ``KEEPALIVE_TICK``.
         """
         tick = max(KEEPALIVE_TICK, self.keepalive / KEEPALIVE_TICKS)
-        due_in = _due_in(self._client)
+        due_in = keepalive_due_in(self._client)
         if due_in is None:
             return tick
         if due_in < 0:

@@ -14,11 +14,12 @@ from typing import Any
 import paho.mqtt.client as paho
 from net_gate import NetGate
 
-from edge_agent.mqtt.bridge import KEEPALIVE_SLACK, KEEPALIVE_TICK, MqttBridge, _Client
+from edge_agent.mqtt.bridge import KEEPALIVE_SLACK, KEEPALIVE_TICK, MqttBridge
+from edge_agent.mqtt.paho_client import PahoClient
 
 
 def test_the_due_time_follows_pahos_clocks() -> None:
-    client = _Client(paho.CallbackAPIVersion.VERSION2, client_id="due", protocol=paho.MQTTv311)
+    client = PahoClient(paho.CallbackAPIVersion.VERSION2, client_id="due", protocol=paho.MQTTv311)
     client._keepalive = 60
     now = paho.time_func()
     client._last_msg_out, client._last_bytes_received, client._ping_t = now - 10, now - 20, 0

@@ -15,7 +15,7 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from edge_agent.mqtt.bridge import _Client
+from edge_agent.mqtt.paho_client import PahoClient
 
 PUBACK = 0x40
 
@@ -55,12 +55,12 @@ def outcome(client_class: type[paho.Client], protocol: MQTTProtocolVersion, pack
 def test_a_puback_tells_on_publish_what_paho_itself_tells_it(
     protocol: MQTTProtocolVersion, packet: bytes
 ) -> None:
-    assert outcome(_Client, protocol, packet) == outcome(paho.Client, protocol, packet)
+    assert outcome(PahoClient, protocol, packet) == outcome(paho.Client, protocol, packet)
 
 
 def test_the_shared_success_is_never_changed_by_a_puback() -> None:
     """The shortcut hands one ReasonCode and one Properties to every PUBACK: still "Success", still empty."""
     for _ in range(3):
-        outcome(_Client, MQTTProtocolVersion.MQTTv311, b"\x00\x01")
-    assert str(_Client._SUCCESS) == "Success" and not _Client._SUCCESS.is_failure
-    assert _Client._NO_PROPERTIES.json() == {}
+        outcome(PahoClient, MQTTProtocolVersion.MQTTv311, b"\x00\x01")
+    assert str(PahoClient._SUCCESS) == "Success" and not PahoClient._SUCCESS.is_failure
+    assert PahoClient._NO_PROPERTIES.json() == {}
