@@ -9,7 +9,8 @@ Starts a private mosquitto and every registered vendor's simulator, then prints:
   what goal 2 is judged on); for each peer, from spawning it to its first message;
 * steady state, every process started together and measured over the same
   ``--minutes`` after a warm-up: resident memory (VmRSS, median and max of samples
-  every 10 s) and CPU seconds (utime + stime from ``/proc/<pid>/stat``) over the window,
+  every 10 s) and CPU seconds over the window (each thread's ``schedstat``, to the
+  nanosecond; utime + stime in clock ticks where a thread ended: see ``CpuSample``),
   extrapolated to an hour, at one ``--interval`` (metrics, and every vendor heartbeat)
   for: edge-agent with every vendor and MQTT, edge-agent with MQTT only, and each
   peer publishing the same metric families at the same interval;
@@ -150,7 +151,7 @@ Figures = dict[str, tuple[float, float, float, float]]
 def steady(processes: list[Measured], warm_up: float, minutes: float, wal_files: dict[str, Path]) -> Figures:
     """Each process's figures over the same measured window; ``wal_files`` gets its high water mark."""
     time.sleep(warm_up)
-    cpu_start = {p.name: p.cpu_s() for p in processes}
+    cpu_start = {p.name: p.cpu_sample() for p in processes}
     written_start = {p.name: p.write_bytes() for p in processes}
     rss: dict[str, list[float]] = {p.name: [] for p in processes}
     started = time.monotonic()
@@ -168,7 +169,7 @@ def steady(processes: list[Measured], warm_up: float, minutes: float, wal_files:
         p.name: (
             statistics.median(rss[p.name]),
             max(rss[p.name]),
-            (p.cpu_s() - cpu_start[p.name]) * 3600 / window,
+            p.cpu_sample().seconds_since(cpu_start[p.name]) * 3600 / window,
             (p.write_bytes() - written_start[p.name]) * 3600 / window,
         )
         for p in processes
