@@ -15,6 +15,13 @@ paho's callbacks only hand work over (resolve a future, put a message on a queue
 return codes and reason codes become :class:`~edge_agent.errors.MqttError` subclasses here
 and nowhere else. Nothing outside this module sees a paho type.
 
+No more QoS 1 and 2 messages await their acknowledgement than the broker takes: its MQTT 5
+Receive Maximum, or :data:`MQTT311_WINDOW` on MQTT 3.1.1. paho holds the rest, in order, and
+sends each as an acknowledgement frees a place. Every publisher shares that one window (the
+mirror's retained state and metrics, ``online``, the outbox drain): a broker past its quota
+drops a QoS 2 message after acknowledging it (mosquitto on MQTT 3.1.1), and the device's
+``online`` was such a message when a reconnect's burst came to forty.
+
 This class never resends. paho's in-memory queue of unacknowledged QoS 1 messages is
 emptied before every connect and publishing while disconnected is refused, so the durable
 outbox (which does resend, oldest first) is the one source of retries and a message is
@@ -43,13 +50,18 @@ from edge_agent.mqtt.options import (
     build_tls_context,
     explain_verify_failure,
 )
-from edge_agent.mqtt.paho_client import CLIENT_CLASS, keepalive_due_in, ssl
+from edge_agent.mqtt.paho_client import CLIENT_CLASS, keepalive_due_in, set_inflight_window, ssl
 
 log = logging.getLogger(__name__)
 
 CLOSED = "the connection was closed"
 _CERT_ERRORS: tuple[type[Exception], ...] = (ssl.SSLCertVerificationError,) if ssl is not None else ()
 _TLS_ERRORS: tuple[type[Exception], ...] = (ssl.SSLError,) if ssl is not None else ()
+
+MQTT311_WINDOW = 20
+"""QoS 1 and 2 messages in flight at once on MQTT 3.1.1, where the broker announces no Receive
+Maximum: mosquitto holds a client's unreleased QoS 2 messages to 20 (``max_inflight_messages``)
+and past that answers PUBREC and drops the message; it is paho's own default too."""
 
 KEEPALIVE_TICK = 1.0
 """The shortest pause between two runs of paho's ``loop_misc()`` (it sends PINGREQ and notices
@@ -101,7 +113,8 @@ class MqttBridge:
             reconnect_on_failure=False,
         )
         self._client.connect_timeout = connect_timeout
-        self._client.max_inflight_messages_set(0)  # our outbox drain keeps its own window
+        # paho holds what is past the broker's window (receive_maximum), set at every CONNACK
+        self._client.max_inflight_messages_set(self._default_window())
         if username is not None:
             self._client.username_pw_set(username, password)
         self._tls_strict = False
@@ -133,7 +146,7 @@ class MqttBridge:
         self._published: dict[int, asyncio.Future[Optional[str]]] = {}
         self._subscribed: dict[int, asyncio.Future[None]] = {}
         self._keepalive_task: Optional[asyncio.Task[None]] = None
-        self._receive_maximum = max_inflight
+        self._receive_maximum = self._default_window()
         self._connected = False
         self._write_scheduled = False
 
@@ -149,7 +162,8 @@ class MqttBridge:
 
     @property
     def receive_maximum(self) -> int:
-        """How many QoS 1 messages may be in flight: the broker's MQTT 5 Receive Maximum, capped."""
+        """How many QoS 1 and 2 messages may be in flight: the broker's MQTT 5 Receive Maximum
+        (or :data:`MQTT311_WINDOW`), capped at ``max_inflight``."""
         return max(1, min(self.max_inflight, self._receive_maximum))
 
     @property
@@ -167,7 +181,7 @@ class MqttBridge:
         self._client.drop_out_messages()  # never let paho resend what the outbox will resend
         self._connack = loop.create_future()
         self._disconnected = loop.create_future()
-        self._receive_maximum = self.max_inflight
+        self._receive_maximum = self._default_window()
         try:
             rc = await loop.run_in_executor(None, self._blocking_connect)
         except _CERT_ERRORS as exc:
@@ -192,6 +206,7 @@ class MqttBridge:
                 f"the broker {self.where} did not answer CONNECT within {self.connect_timeout:g} s"
                 + self._protocol_hint()
             ) from exc
+        set_inflight_window(self._client, self.receive_maximum)
         self._connected = True
 
     def _blocking_connect(self) -> MQTTErrorCode:
@@ -267,6 +282,11 @@ class MqttBridge:
         if response_topic is not None:
             properties.ResponseTopic = response_topic
         return properties
+
+    def _default_window(self) -> int:
+        """The window before (or without) the broker's word: MQTT 5's default Receive Maximum
+        is 65535, capped at ``max_inflight``; MQTT 3.1.1 has none to give."""
+        return self.max_inflight if self.protocol == "5" else MQTT311_WINDOW
 
     def _new_future(self) -> asyncio.Future[Any]:
         assert self._loop is not None
@@ -393,7 +413,7 @@ class MqttBridge:
             refusal = f"the broker {self.where} refused the connection: {reason_code}"
             self._connack.set_exception(MqttConnectError(refusal + self._protocol_hint(str(reason_code))))
             return
-        self._receive_maximum = int(getattr(properties, "ReceiveMaximum", self.max_inflight))
+        self._receive_maximum = int(getattr(properties, "ReceiveMaximum", self._default_window()))
         self._connack.set_result(None)
 
     def _on_disconnect(

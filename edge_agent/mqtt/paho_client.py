@@ -88,6 +88,21 @@ if not all(hasattr(paho.Client, name) for name in _PAHO_PARTS):  # a paho withou
     CLIENT_CLASS = paho.Client
 
 
+def set_inflight_window(client: paho.Client, window: int) -> None:
+    """How many QoS 1 and 2 messages paho lets await their acknowledgement; it holds the rest.
+
+    paho's setter refuses once a connection is open, but the broker gives its Receive
+    Maximum only in the CONNACK. Called then, with nothing in flight (the bridge refuses
+    publishes until connected and drops paho's messages before each connect), setting the
+    attribute is what the setter would do. Never 0 here: paho skips its queue at 0.
+    """
+    window = max(1, window)
+    if hasattr(client, "_max_inflight_messages"):
+        client._max_inflight_messages = window
+    else:  # a paho that names it otherwise: its setter, which works while no connection is open
+        client.max_inflight_messages_set(window)
+
+
 def keepalive_due_in(client: paho.Client) -> Optional[float]:
     """:meth:`PahoClient.keepalive_due_in`, or None for a client without it or a paho without its clocks."""
     due_in = getattr(client, "keepalive_due_in", None)
@@ -100,4 +115,4 @@ def keepalive_due_in(client: paho.Client) -> Optional[float]:
     return result
 
 
-__all__ = ["CLIENT_CLASS", "PahoClient", "keepalive_due_in", "ssl"]
+__all__ = ["CLIENT_CLASS", "PahoClient", "keepalive_due_in", "set_inflight_window", "ssl"]
