@@ -19,9 +19,8 @@ import sys
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -152,9 +151,9 @@ MESSAGE = ["/bin/true", "{{message}}"]
 CLOCK_TICK_S = 1 / os.sysconf("SC_CLK_TCK")
 
 
-@dataclass(frozen=True)
-class CpuSample:
-    """A process's CPU time at one moment, two ways.
+class CpuSample(NamedTuple):
+    """A process's CPU time at one moment, two ways (a NamedTuple, not a dataclass: tests load
+    this file by path, outside ``sys.modules``, where a dataclass cannot be made).
 
     ``ticks``: utime + stime of ``/proc/<pid>/stat``, the whole process's, the time of
     threads that have ended included, but in clock ticks (10 ms). At a 10 s interval an

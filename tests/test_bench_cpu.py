@@ -26,7 +26,6 @@ def rig() -> ModuleType:
         found = importlib.util.spec_from_file_location("bench_agent_rig", BENCH / "agent_rig.py")
         assert found is not None and found.loader is not None
         module = importlib.util.module_from_spec(found)
-        sys.modules[found.name] = module  # dataclasses look their module up there
         found.loader.exec_module(module)
     finally:
         sys.path.remove(str(BENCH))
