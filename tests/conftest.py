@@ -48,6 +48,16 @@ SLOW_TESTS = {
     "mqtt/test_mqtt_lean.py": "an `edge-agent run` process watched through five seconds of cycles",
     "mqtt/test_mqtt_outbox.py": "brokers killed with SIGKILL and started again under a live mirror",
     "vendors/test_aibox_power_cut.py": "three `edge-agent heartbeat` runs, the first killed with SIGKILL",
+    "mqtt/test_mqtt_bridge_window.py": "real mosquittos taking bursts of 45 QoS 2 messages on 3.1.1 and 5",
+    "vendors/test_telecomx_format.py::test_any_json_reply_gives_a_reply_or_a_protocol_error_never_a_crash": (
+        "hypothesis fuzzing, 300 generated replies (about 3.5 s)"
+    ),
+    "vendors/test_aibox_format.py::test_a_hostile_ack_is_either_a_confirmation_or_a_vendor_error": (
+        "hypothesis fuzzing, 300 generated acks (about 3.3 s)"
+    ),
+    "vendors/test_xyte_format.py::test_any_json_gives_flags_or_a_protocol_error": (
+        "hypothesis fuzzing, 300 generated replies (about 2.2 s)"
+    ),
 }
 TESTS_ROOT = Path(__file__).parent
 
