@@ -179,6 +179,23 @@ class CpuSample(NamedTuple):
         return precise
 
 
+def cpu_ticks(pid: int) -> int:
+    """utime + stime of process ``pid``, in clock ticks."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def cpu_sample(pid: int) -> CpuSample:
+    """Process ``pid``'s CPU time now, both ways (see :class:`CpuSample`)."""
+    threads: dict[int, int] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            threads[int(task.name)] = int((task / "schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):  # the thread ended, or no schedstat here
+            continue
+    return CpuSample(cpu_ticks(pid), threads)
+
+
 class Measured:
     """A process started for a benchmark, watched through ``/proc/<pid>``."""
 
@@ -217,17 +234,10 @@ class Measured:
 
     def cpu_s(self) -> float:
         """CPU seconds used so far (utime + stime, in clock ticks: see :class:`CpuSample`)."""
-        return self.cpu_sample().ticks * CLOCK_TICK_S
+        return cpu_ticks(self.pid) * CLOCK_TICK_S
 
     def cpu_sample(self) -> CpuSample:
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        threads: dict[int, int] = {}
-        for task in Path(f"/proc/{self.pid}/task").iterdir():
-            try:
-                threads[int(task.name)] = int((task / "schedstat").read_text().split()[0])
-            except (OSError, ValueError, IndexError):  # the thread ended, or no schedstat here
-                continue
-        return CpuSample(int(fields[11]) + int(fields[12]), threads)
+        return cpu_sample(self.pid)
 
     def stop(self) -> None:
         if self.alive():

@@ -13,7 +13,7 @@ resolve futures directly.
 
 paho's callbacks only hand work over (resolve a future, put a message on a queue); its
 return codes and reason codes become :class:`~edge_agent.errors.MqttError` subclasses here
-and nowhere else. Nothing outside this module sees a paho type.
+and nowhere else. Nothing outside this module and ``paho_client`` sees a paho type.
 
 No more QoS 1 and 2 messages await their acknowledgement than the broker takes: its MQTT 5
 Receive Maximum, or :data:`MQTT311_WINDOW` on MQTT 3.1.1. paho holds the rest, in order, and

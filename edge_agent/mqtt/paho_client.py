@@ -94,13 +94,12 @@ def set_inflight_window(client: paho.Client, window: int) -> None:
     paho's setter refuses once a connection is open, but the broker gives its Receive
     Maximum only in the CONNACK. Called then, with nothing in flight (the bridge refuses
     publishes until connected and drops paho's messages before each connect), setting the
-    attribute is what the setter would do. Never 0 here: paho skips its queue at 0.
+    attribute is what the setter would do. Never 0 here: paho skips its queue at 0. A paho
+    that names the attribute otherwise keeps the window set before the connect (its setter
+    would raise now).
     """
-    window = max(1, window)
     if hasattr(client, "_max_inflight_messages"):
-        client._max_inflight_messages = window
-    else:  # a paho that names it otherwise: its setter, which works while no connection is open
-        client.max_inflight_messages_set(window)
+        client._max_inflight_messages = max(1, window)
 
 
 def keepalive_due_in(client: paho.Client) -> Optional[float]:
